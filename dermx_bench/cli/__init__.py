@@ -1,0 +1,49 @@
+"""The ``dermx-bench`` command line. Library errors become ``Error: ...`` with exit 1.
+
+Each sub-module holds the commands of one user job; none of them holds maths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from dermx_bench import __version__
+from dermx_bench.errors import DermxError
+
+
+class _Group(click.Group):
+    """A click group that turns the library's typed errors into ``Error: ...``, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DermxError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="dermx-bench")
+def main() -> None:
+    """Score explanation maps of skin-disease classifiers against DermX dermatologists.
+
+    \b
+    Typical flow:
+      dermx-bench ingest ANNOTATIONS --metadata metadata.csv --store dermx.db
+      dermx-bench agreement --store dermx.db --save
+      dermx-bench score SUBMISSION --store dermx.db --images PHOTOS --out run/
+      dermx-bench leaderboard add run/ && dermx-bench leaderboard publish --format md --out -
+    Or see everything at once on synthetic data: dermx-bench demo
+    """
+
+
+def _register() -> None:
+    from dermx_bench.cli import agreement_cmds, demo_cmd, ingest_cmds, leaderboard_cmds, score_cmds
+
+    for module in (ingest_cmds, agreement_cmds, score_cmds, leaderboard_cmds, demo_cmd):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

@@ -1,0 +1,32 @@
+"""Small helpers shared by the CLI modules: output on stdout, progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as indented JSON on stdout."""
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def progress(total: int | None, desc: str, disable: bool = False) -> Any:
+    """A tqdm progress bar on stderr (hidden when stderr is not a terminal and ``disable``)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=disable, leave=False)
+
+
+def store_option(f: Any) -> Any:
+    return click.option(
+        "--store", "store_path", required=True, type=click.Path(dir_okay=False),
+        help="The dataset store (an SQLite file made by 'dermx-bench ingest').",
+    )(f)
+
+
+def json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)

@@ -1,0 +1,117 @@
+"""Rasterise Darwin rings exactly as V7 does (METHODS.md §2), and diagnose their geometry.
+
+Coordinates: rings are (x, y) in image pixels (Darwin/shapely convention); masks
+are ``uint8`` arrays indexed (row, col) = (y, x), values 0/1.
+
+Work happens in a *crop*: the smallest box holding the clamped, rounded vertices.
+Integer translation does not change a rasterisation, so a crop filled with
+``upolygon`` and placed at its offset equals the full-image fill pixel for pixel,
+at a fraction of the memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import upolygon
+
+from dermx_bench.darwin import Ring
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A binary mask placed in an image: ``mask[r, c]`` is pixel (row0 + r, col0 + c).
+
+    ``mask``: uint8 array (h, w) of 0/1. ``shape``: the full image (height, width).
+    """
+
+    mask: np.ndarray
+    row0: int
+    col0: int
+    shape: tuple[int, int]
+
+    def full(self) -> np.ndarray:
+        """The mask at full resolution, uint8 (height, width)."""
+        out = np.zeros(self.shape, dtype=np.uint8)
+        h, w = self.mask.shape
+        out[self.row0 : self.row0 + h, self.col0 : self.col0 + w] = self.mask
+        return out
+
+
+def snap(ring: Ring, width: int, height: int) -> np.ndarray:
+    """Clamp a ring to the image and round it (half to even, like Python's ``round``).
+
+    Returns int64 array (n, 2) of (x, y).
+    """
+    pts = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+    pts[:, 0] = np.clip(pts[:, 0], 0, width - 1)
+    pts[:, 1] = np.clip(pts[:, 1], 0, height - 1)
+    return np.round(pts).astype(np.int64)  # np.round rounds half to even, as round() does
+
+
+def rasterise(rings: Sequence[Ring], width: int, height: int) -> Crop:
+    """Even-odd fill of all ``rings`` together, outlines included, as one crop.
+
+    An annotation with no rings gives an empty crop.
+    """
+    snapped = [snap(r, width, height) for r in rings]
+    if not snapped:
+        return Crop(np.zeros((0, 0), np.uint8), 0, 0, (height, width))
+    allpts = np.concatenate(snapped)
+    x0, y0 = allpts.min(axis=0)
+    x1, y1 = allpts.max(axis=0)
+    mask = np.zeros((int(y1 - y0 + 1), int(x1 - x0 + 1)), dtype=np.uint8)
+    paths = [(s - (x0, y0)).ravel().tolist() for s in snapped]
+    upolygon.draw_polygon(mask, paths, 1)
+    return Crop(mask, int(y0), int(x0), (height, width))
+
+
+def union(crops: Sequence[Crop]) -> Crop:
+    """Pixel-wise union of crops of the same image."""
+    crops = [c for c in crops if c.mask.size]
+    if not crops:
+        raise ValueError("union of no crops")
+    if len(crops) == 1:
+        return crops[0]
+    r0 = min(c.row0 for c in crops)
+    c0 = min(c.col0 for c in crops)
+    r1 = max(c.row0 + c.mask.shape[0] for c in crops)
+    c1 = max(c.col0 + c.mask.shape[1] for c in crops)
+    out = np.zeros((r1 - r0, c1 - c0), dtype=np.uint8)
+    for c in crops:
+        h, w = c.mask.shape
+        view = out[c.row0 - r0 : c.row0 - r0 + h, c.col0 - c0 : c.col0 - c0 + w]
+        np.maximum(view, c.mask, out=view)
+    return Crop(out, r0, c0, crops[0].shape)
+
+
+def geometry_issues(ring: Ring, width: int, height: int) -> list[str]:
+    """Diagnose one ring for the ingest report; never changes it.
+
+    Returns a list of issue names among ``outside-image``, ``zero-area``,
+    ``self-intersection`` and ``duplicate-vertices``.
+    """
+    from shapely import Polygon, is_valid_reason  # shapely import is cheap but not needed at import
+
+    issues: list[str] = []
+    pts = np.asarray(ring, dtype=np.float64)
+    if (pts[:, 0] < 0).any() or (pts[:, 1] < 0).any() or (pts[:, 0] > width - 1).any() or (
+        pts[:, 1] > height - 1
+    ).any():
+        issues.append("outside-image")
+    poly = Polygon(pts)
+    if poly.area == 0:
+        issues.append("zero-area")
+    elif not poly.is_valid:
+        reason = is_valid_reason(poly)
+        if "Self-intersection" in reason or "Ring Self-intersection" in reason:
+            issues.append("self-intersection")
+        elif "Too few points" in reason:
+            issues.append("zero-area")
+        else:
+            issues.append("invalid: " + reason.split("[")[0].strip())
+    if (np.diff(pts, axis=0) == 0).all(axis=1).any():
+        issues.append("duplicate-vertices")
+    return issues
