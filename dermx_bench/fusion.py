@@ -1,0 +1,312 @@
+"""Fusing several raters' masks into one consensus map (METHODS.md §5).
+
+Per image and characteristic, with ``n(x)`` the number of raters whose mask covers
+pixel ``x``, ``D`` the raters who drew the characteristic (the ``masks`` passed in)
+and ``R`` the raters whose evaluation of the image counts (``n_counting = |R|``):
+
+- ``any``: n >= 1 (union);
+- ``full``: n = |D| (intersection of those who drew);
+- ``majority``: n > |R| / 2;
+- ``fuzzy`` (**default**): n / |R| (a rater who did not draw it contributes 0);
+- ``fuzzy_relative``: n / |D|.
+
+Every rule is a set of thresholds on ``n`` and a denominator: the fused value of a
+pixel is ``#{t in thresholds : n(x) >= t} / denominator``. The fusion is therefore
+held losslessly as nested binary level sets (:class:`FuzzyRLE`), one COCO RLE per
+threshold, computed from the masks' runs without decoding any mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as cocomask
+
+from dermx_bench.metrics import rle_runs
+from dermx_bench.registry import Registry
+from dermx_bench.rle import RLE
+
+__all__ = [
+    "FusionRule",
+    "FuzzyRLE",
+    "FUSION_RULES",
+    "DEFAULT_RULE",
+    "list_fusion_rules",
+    "get_fusion_rule",
+    "fuse",
+    "fuse_levels",
+    "coverage",
+    "coverage_histogram",
+    "levels_to_coco",
+]
+
+DEFAULT_RULE = "fuzzy"
+
+
+@dataclass(frozen=True)
+class FusionRule:
+    """A fusion rule: thresholds on the rater count ``n(x)`` and a denominator.
+
+    ``thresholds(n_drawn, n_counting)`` returns ``(thresholds, denominator)``; the fused
+    value is ``#{t : n(x) >= t} / denominator``. ``binary`` rules give 0/1 maps.
+    """
+
+    name: str
+    description: str
+    binary: bool
+    thresholds: Callable[[int, int], tuple[list[int], int]] = field(repr=False)
+
+
+FUSION_RULES: Registry[FusionRule] = Registry("fusion rule")
+
+
+def _any(d: int, r: int) -> tuple[list[int], int]:
+    return ([1] if d else []), 1
+
+
+def _full(d: int, r: int) -> tuple[list[int], int]:
+    return ([d] if d else []), 1
+
+
+def _majority(d: int, r: int) -> tuple[list[int], int]:
+    t = r // 2 + 1  # smallest n with n > r / 2
+    return ([t] if 0 < t <= d else []), 1
+
+
+def _fuzzy(d: int, r: int) -> tuple[list[int], int]:
+    return list(range(1, d + 1)), max(r, 1)
+
+
+def _fuzzy_relative(d: int, r: int) -> tuple[list[int], int]:
+    return list(range(1, d + 1)), max(d, 1)
+
+
+for _rule in (
+    FusionRule("any", "union: n >= 1", True, _any),
+    FusionRule("full", "intersection of the raters who drew it: n = |D|", True, _full),
+    FusionRule("majority", "more than half of the counting raters: n > |R| / 2", True, _majority),
+    FusionRule("fuzzy", "fraction of the counting raters: n / |R| (default)", False, _fuzzy),
+    FusionRule("fuzzy_relative", "fraction of the raters who drew it: n / |D|", False, _fuzzy_relative),
+):
+    FUSION_RULES.add(_rule.name, _rule)
+
+
+def list_fusion_rules() -> list[str]:
+    """Names of the registered fusion rules: any, full, majority, fuzzy, fuzzy_relative."""
+    return FUSION_RULES.names()
+
+
+def get_fusion_rule(name: str) -> FusionRule:
+    """The :class:`FusionRule` registered as ``name`` (RegistryError if unknown)."""
+    return FUSION_RULES.get(name)
+
+
+# -- coverage from runs -----------------------------------------------------------------------
+
+
+def _size_of(masks: Sequence[RLE], size: tuple[int, int] | None) -> tuple[int, int]:
+    sizes = {(int(m["size"][0]), int(m["size"][1])) for m in masks}
+    if size is not None:
+        sizes.add((int(size[0]), int(size[1])))
+    if not sizes:
+        raise ValueError("no masks: pass size=(height, width) to fuse an empty set of raters")
+    if len(sizes) > 1:
+        raise ValueError(f"masks of different sizes: {sorted(sizes)}")
+    return sizes.pop()
+
+
+def _segments(masks: Sequence[RLE], n_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Piecewise-constant coverage over the column-major pixel index.
+
+    Returns ``(bounds, cov)``: ``bounds`` int64 of shape (k + 1,) from 0 to ``n_pixels``,
+    ``cov`` int64 of shape (k,), the number of masks covering ``[bounds[j], bounds[j+1])``.
+    """
+    pos: list[np.ndarray] = []
+    delta: list[np.ndarray] = []
+    for m in masks:
+        b = np.cumsum(rle_runs(m))
+        if b.size and int(b[-1]) != n_pixels:
+            raise ValueError(f"RLE runs cover {int(b[-1])} pixels, expected {n_pixels}")
+        starts, stops = b[0:-1:2], b[1::2]
+        pos += [starts, stops]
+        delta += [np.ones(starts.size, np.int64), -np.ones(stops.size, np.int64)]
+    if not pos:
+        return np.array([0, n_pixels], np.int64), np.zeros(1, np.int64)
+    p = np.concatenate([np.array([0, n_pixels], np.int64), *pos])
+    d = np.concatenate([np.zeros(2, np.int64), *delta])
+    bounds, inv = np.unique(p, return_inverse=True)
+    cov = np.cumsum(np.bincount(inv, weights=d, minlength=bounds.size).astype(np.int64))[:-1]
+    return bounds, cov
+
+
+def _level_counts(bounds: np.ndarray, cov: np.ndarray, t: int) -> list[int]:
+    """Uncompressed COCO counts of the level set ``n >= t``."""
+    flag = cov >= t
+    change = np.flatnonzero(flag[1:] != flag[:-1]) + 1
+    edges = np.concatenate(([0], bounds[change], [bounds[-1]]))
+    runs = np.diff(edges)
+    if flag[0]:
+        runs = np.concatenate(([0], runs))
+    return [int(x) for x in runs]
+
+
+def coverage_histogram(masks: Sequence[RLE], size: tuple[int, int] | None = None) -> np.ndarray:
+    """Number of pixels covered by exactly ``i`` masks, for i = 0 .. len(masks). int64."""
+    h, w = _size_of(masks, size)
+    bounds, cov = _segments(masks, h * w)
+    return np.bincount(cov, weights=np.diff(bounds), minlength=len(masks) + 1).astype(np.int64)
+
+
+def coverage(masks: Sequence[RLE], size: tuple[int, int] | None = None) -> np.ndarray:
+    """``n(x)``: the number of masks covering each pixel, uint16 (height, width)."""
+    h, w = _size_of(masks, size)
+    bounds, cov = _segments(masks, h * w)
+    flat = np.repeat(cov.astype(np.uint16), np.diff(bounds))
+    return np.ascontiguousarray(flat.reshape(w, h).T)
+
+
+# -- fusion -------------------------------------------------------------------------------
+
+
+def _check(masks: Sequence[RLE], n_counting: int) -> None:
+    if n_counting < len(masks):
+        raise ValueError(
+            f"n_counting={n_counting} is smaller than the number of raters who drew ({len(masks)})"
+        )
+
+
+def fuse(
+    masks: Sequence[RLE], n_counting: int, rule: str = DEFAULT_RULE, size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Fuse the masks of the raters who drew a characteristic into one map.
+
+    ``masks``: COCO RLEs (all the same size) of the raters in D; ``n_counting``: |R| >= |D|;
+    ``size``: (height, width), needed only when ``masks`` is empty. Returns a float32
+    (height, width) array with values in [0, 1] (exactly 0/1 for binary rules, i / denominator
+    for fuzzy rules).
+    """
+    spec = get_fusion_rule(rule)
+    _check(masks, n_counting)
+    h, w = _size_of(masks, size)
+    thresholds, den = spec.thresholds(len(masks), n_counting)
+    bounds, cov = _segments(masks, h * w)
+    count = np.zeros(cov.shape, np.int64)
+    for t in thresholds:
+        count += cov >= t
+    values = (count / den).astype(np.float32)
+    flat = np.repeat(values, np.diff(bounds))
+    return np.ascontiguousarray(flat.reshape(w, h).T)
+
+
+@dataclass(frozen=True)
+class FuzzyRLE:
+    """A fused map held losslessly as nested level sets.
+
+    ``levels[j]`` is the COCO RLE of the pixels with ``n(x) >= thresholds[j]`` (nested:
+    each contains the next); the value of a pixel is ``#{j : x in levels[j]} / denominator``.
+    For ``fuzzy`` the thresholds are 1 .. |D| and the denominator |R|; binary rules have at
+    most one level and denominator 1.
+    """
+
+    size: tuple[int, int]
+    rule: str
+    n_counting: int
+    n_drawn: int
+    thresholds: list[int]
+    denominator: int
+    levels: list[RLE]
+
+    def value_of_level(self, j: int) -> float:
+        """The fused value on ``levels[j]`` minus ``levels[j + 1]``: (j + 1) / denominator."""
+        return (j + 1) / self.denominator
+
+    def to_array(self) -> np.ndarray:
+        """Decode to the float32 (height, width) map ``fuse`` returns."""
+        h, w = self.size
+        diff = np.zeros(h * w + 1, np.int64)
+        for lv in self.levels:
+            b = np.cumsum(rle_runs(lv))
+            diff[b[0:-1:2]] += 1  # run starts are distinct within one mask
+            diff[b[1::2]] -= 1
+        count = np.cumsum(diff[:-1])
+        values = (count / self.denominator).astype(np.float32)
+        return np.ascontiguousarray(values.reshape(w, h).T)
+
+    def areas(self) -> list[int]:
+        """Pixel count of each level set."""
+        return [int(cocomask.area(_coco(lv))) for lv in self.levels]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (level RLEs with string counts)."""
+        return {
+            "size": list(self.size), "rule": self.rule, "n_counting": self.n_counting,
+            "n_drawn": self.n_drawn, "thresholds": list(self.thresholds),
+            "denominator": self.denominator, "levels": [dict(lv) for lv in self.levels],
+        }
+
+
+def _coco(rle: RLE) -> dict[str, Any]:
+    c = rle["counts"]
+    return {"size": list(rle["size"]), "counts": c.encode("ascii") if isinstance(c, str) else c}
+
+
+def _compress(counts: list[int], h: int, w: int) -> RLE:
+    r = cocomask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    c = r["counts"]
+    return {"size": [h, w], "counts": c.decode("ascii") if isinstance(c, bytes) else c}
+
+
+def fuse_levels(
+    masks: Sequence[RLE], n_counting: int, rule: str = DEFAULT_RULE, size: tuple[int, int] | None = None
+) -> FuzzyRLE:
+    """Fuse as :func:`fuse` but return the lossless level-set form (no mask is decoded)."""
+    spec = get_fusion_rule(rule)
+    _check(masks, n_counting)
+    h, w = _size_of(masks, size)
+    thresholds, den = spec.thresholds(len(masks), n_counting)
+    bounds, cov = _segments(masks, h * w)
+    levels = [_compress(_level_counts(bounds, cov, t), h, w) for t in thresholds]
+    return FuzzyRLE((h, w), rule, n_counting, len(masks), thresholds, den, levels)
+
+
+def levels_to_coco(
+    fused: Sequence[tuple[str, str, FuzzyRLE]], file_names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A COCO-style document of fused maps: one ``iscrowd`` RLE annotation per level set.
+
+    ``fused``: ``(image, characteristic, FuzzyRLE)`` triples. Each annotation carries the
+    standard ``segmentation``/``area``/``bbox``/``iscrowd`` fields plus ``level`` (the
+    index j), ``threshold`` (n >= threshold), ``value`` ((j + 1) / denominator: the fused
+    value of the pixels in this level and in no higher one), ``rule``, ``n_counting``,
+    ``n_drawn`` and ``denominator``. Categories are the characteristics, in first-seen order.
+    """
+    images: dict[str, dict[str, Any]] = {}
+    categories: dict[str, int] = {}
+    annotations: list[dict[str, Any]] = []
+    for image, characteristic, fz in fused:
+        if image not in images:
+            images[image] = {
+                "id": len(images) + 1, "name": image,
+                "file_name": (file_names or {}).get(image, image),
+                "height": fz.size[0], "width": fz.size[1],
+            }
+        cat = categories.setdefault(characteristic, len(categories) + 1)
+        for j, (t, lv) in enumerate(zip(fz.thresholds, fz.levels, strict=True)):
+            c = _coco(lv)
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": images[image]["id"], "category_id": cat,
+                "iscrowd": 1, "segmentation": dict(lv), "area": int(cocomask.area(c)),
+                "bbox": [float(v) for v in cocomask.toBbox(c)],
+                "level": j, "threshold": t, "value": fz.value_of_level(j), "rule": fz.rule,
+                "n_counting": fz.n_counting, "n_drawn": fz.n_drawn, "denominator": fz.denominator,
+            })
+    return {
+        "info": {"description": "dermx-bench fused consensus maps as nested level sets",
+                 "format": "value(x) = #{levels containing x} / denominator"},
+        "images": list(images.values()),
+        "categories": [{"id": i, "name": n} for n, i in categories.items()],
+        "annotations": annotations,
+    }
