@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from dermx_bench.errors import InputError
 from dermx_bench.ontology import Kind, Ontology
 
@@ -25,7 +27,8 @@ from dermx_bench.ontology import Kind, Ontology
 DEFAULT_NAME_PATTERN = r"^(?P<rater>[^_]+)_(?P<image>.+)$"
 
 Point = tuple[float, float]
-Ring = tuple[Point, ...]
+#: A ring: float64 array (n, 2) of (x, y) vertices in image pixels, n >= 3.
+Ring = np.ndarray
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,20 @@ class _Ctx:
 
     def ring(self, v: Any, where: str) -> Ring:
         pts = self.lst(v, where)
+        try:  # fast path: a list of {"x": number, "y": number}
+            xs = [p["x"] for p in pts]
+            ys = [p["y"] for p in pts]
+        except (TypeError, KeyError):
+            xs = ys = []
+        if len(xs) == len(pts) and {type(c) for c in xs} | {type(c) for c in ys} <= {int, float}:
+            if all(map(math.isfinite, xs)) and all(map(math.isfinite, ys)):
+                if len(pts) < 3:
+                    raise self.fail(where, f"expected a ring of at least 3 points, got {len(pts)}")
+                return np.array((xs, ys), dtype=np.float64).T.copy()
+        return self._ring_slow(pts, where)
+
+    def _ring_slow(self, pts: list[Any], where: str) -> Ring:
+        """Point-by-point check that names the first bad vertex."""
         out: list[Point] = []
         for i, pt in enumerate(pts):
             w = f"{where}[{i}]"
@@ -185,7 +202,7 @@ class _Ctx:
             out.append((xy[0], xy[1]))
         if len(out) < 3:
             raise self.fail(where, f"expected a ring of at least 3 points, got {len(out)}")
-        return tuple(out)
+        return np.array(out, dtype=np.float64).reshape(-1, 2)
 
 
 def parse_evaluation(

@@ -45,7 +45,7 @@ def snap(ring: Ring, width: int, height: int) -> np.ndarray:
 
     Returns int64 array (n, 2) of (x, y).
     """
-    pts = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+    pts = np.array(ring, dtype=np.float64).reshape(-1, 2)
     pts[:, 0] = np.clip(pts[:, 0], 0, width - 1)
     pts[:, 1] = np.clip(pts[:, 1], 0, height - 1)
     return np.round(pts).astype(np.int64)  # np.round rounds half to even, as round() does
@@ -87,31 +87,48 @@ def union(crops: Sequence[Crop]) -> Crop:
     return Crop(out, r0, c0, crops[0].shape)
 
 
-def geometry_issues(ring: Ring, width: int, height: int) -> list[str]:
-    """Diagnose one ring for the ingest report; never changes it.
+def geometry_issues(rings: Sequence[Ring], width: int, height: int) -> list[list[str]]:
+    """Diagnose rings for the ingest report (vectorised with shapely); never changes them.
 
-    Returns a list of issue names among ``outside-image``, ``zero-area``,
-    ``self-intersection`` and ``duplicate-vertices``.
+    Returns, for each ring, its issues among ``outside-image`` (a vertex beyond the
+    image, clamped when rasterised), ``zero-area``, ``self-intersection``,
+    ``duplicate-vertices`` and ``invalid: <reason>``.
     """
-    from shapely import Polygon, is_valid_reason  # shapely import is cheap but not needed at import
+    import shapely
 
-    issues: list[str] = []
-    pts = np.asarray(ring, dtype=np.float64)
-    if (pts[:, 0] < 0).any() or (pts[:, 1] < 0).any() or (pts[:, 0] > width - 1).any() or (
-        pts[:, 1] > height - 1
-    ).any():
-        issues.append("outside-image")
-    poly = Polygon(pts)
-    if poly.area == 0:
-        issues.append("zero-area")
-    elif not poly.is_valid:
-        reason = is_valid_reason(poly)
-        if "Self-intersection" in reason or "Ring Self-intersection" in reason:
-            issues.append("self-intersection")
-        elif "Too few points" in reason:
-            issues.append("zero-area")
-        else:
-            issues.append("invalid: " + reason.split("[")[0].strip())
-    if (np.diff(pts, axis=0) == 0).all(axis=1).any():
-        issues.append("duplicate-vertices")
-    return issues
+    out: list[list[str]] = [[] for _ in rings]
+    if not rings:
+        return out
+    lengths = np.array([len(r) for r in rings])
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    pts = np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in rings])
+    outside = (pts[:, 0] < 0) | (pts[:, 1] < 0) | (pts[:, 0] > width - 1) | (pts[:, 1] > height - 1)
+    repeat = np.zeros(len(pts), dtype=bool)
+    repeat[1:] = (pts[1:] == pts[:-1]).all(axis=1)
+    repeat[starts] = False
+    outside_any = np.logical_or.reduceat(outside, starts)
+    repeat_any = np.logical_or.reduceat(repeat, starts)
+    distinct = lengths - np.add.reduceat(repeat.astype(np.int64), starts)
+    closes = np.array([bool((np.asarray(r[0]) == np.asarray(r[-1])).all()) for r in rings])
+    usable = (distinct - closes) >= 3
+    idx = np.flatnonzero(usable)
+    areas = np.zeros(len(rings))
+    reasons = ["Valid Geometry"] * len(rings)
+    if idx.size:
+        sel_pts = np.concatenate([np.asarray(rings[i], dtype=np.float64).reshape(-1, 2) for i in idx])
+        polys = shapely.polygons(shapely.linearrings(sel_pts, indices=np.repeat(np.arange(idx.size), lengths[idx])))
+        areas[idx] = shapely.area(polys)
+        for k, reason in zip(idx, shapely.is_valid_reason(polys), strict=True):
+            reasons[k] = str(reason)
+    for i in range(len(rings)):
+        if outside_any[i]:
+            out[i].append("outside-image")
+        if not usable[i] or areas[i] == 0:
+            out[i].append("zero-area")
+        elif "Self-intersection" in reasons[i]:
+            out[i].append("self-intersection")
+        elif reasons[i] != "Valid Geometry":
+            out[i].append("invalid: " + reasons[i].split("[")[0].strip())
+        if repeat_any[i]:
+            out[i].append("duplicate-vertices")
+    return out

@@ -39,35 +39,40 @@ def _to_coco(rle: RLE) -> dict[str, Any]:
 def runs_of_crop(crop: Crop) -> list[int]:
     """Uncompressed column-major COCO counts of a crop placed in its full image.
 
-    Costs O(height x crop width) rather than O(height x width): only the columns
-    the crop spans are laid out.
+    Costs O(crop area): run boundaries are found column by column inside the crop
+    (padded with a zero above and below), then placed at their column-major
+    positions in the full image; a run that ends at the bottom of one column and
+    goes on at the top of the next gives two equal boundaries, which cancel.
     """
     height, width = crop.shape
     h, w = crop.mask.shape
-    if h == 0 or w == 0 or not crop.mask.any():
+    if h == 0 or w == 0:
         return [height * width]
-    strip = np.zeros((height, w), dtype=np.uint8)
-    strip[crop.row0 : crop.row0 + h] = crop.mask
-    flat = strip.ravel(order="F")
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.concatenate(([0], change, [flat.size]))
-    runs = np.diff(bounds).tolist()
-    if flat[0]:
-        runs.insert(0, 0)
-    runs[0] += crop.col0 * height
-    tail = (width - crop.col0 - w) * height
-    if len(runs) % 2 == 0:  # ends with a run of ones
-        runs.append(tail)
-    else:
-        runs[-1] += tail
-    return runs
+    padded = np.zeros((w, h + 2), dtype=np.uint8)
+    padded[:, 1:-1] = crop.mask.T
+    flat = padded.ravel()
+    k = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # padded flat index where a new run starts
+    cols, prow = np.divmod(k, h + 2)
+    pos = (cols + crop.col0) * height + crop.row0 + prow - 1
+    if pos.size == 0:
+        return [height * width]
+    keep = np.ones(pos.size, dtype=bool)
+    dup = np.flatnonzero(pos[1:] == pos[:-1])
+    keep[dup] = False
+    keep[dup + 1] = False
+    pos = pos[keep & (pos < height * width)]
+    return np.diff(np.concatenate(([0], pos, [height * width]))).tolist()
 
 
 def encode_crop(crop: Crop) -> RLE:
     """Encode a crop as the RLE of its full image; equals ``encode(crop.full())``."""
-    height, width = crop.shape
-    rle = cocomask.frPyObjects({"size": [height, width], "counts": runs_of_crop(crop)}, height, width)
-    return _to_str(rle)
+    return encode_runs(runs_of_crop(crop), crop.shape)
+
+
+def encode_runs(runs: list[int], shape: tuple[int, int]) -> RLE:
+    """Compress uncompressed column-major counts of an image of ``shape`` (height, width)."""
+    height, width = shape
+    return _to_str(cocomask.frPyObjects({"size": [height, width], "counts": runs}, height, width))
 
 
 def decode(rle: RLE) -> np.ndarray:

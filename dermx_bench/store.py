@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS annotations (
     raw_name TEXT NOT NULL,
     kind TEXT NOT NULL,
     attributes TEXT NOT NULL,
-    rings TEXT NOT NULL,
+    ring_sizes TEXT NOT NULL,
+    coords BLOB,
     bbox TEXT,
     UNIQUE (evaluation_id, idx)
 );
@@ -127,6 +128,30 @@ class EvaluationInfo:
     source: str
     sha256: str
     format: str
+
+
+def pack_rings(rings: Iterable[Any]) -> tuple[str, bytes | None]:
+    """Rings as (JSON list of ring lengths, float64 little-endian x, y pairs); lossless."""
+    import numpy as np
+
+    arrays = [np.asarray(r, dtype="<f8").reshape(-1, 2) for r in rings]
+    if not arrays:
+        return "[]", None
+    return json.dumps([len(a) for a in arrays]), np.concatenate(arrays).tobytes()
+
+
+def unpack_rings(sizes: list[int], blob: bytes | None) -> list[list[list[float]]]:
+    """Inverse of :func:`pack_rings`: a list of rings, each a list of [x, y]."""
+    import numpy as np
+
+    if not sizes or blob is None:
+        return []
+    pts = np.frombuffer(blob, dtype="<f8").reshape(-1, 2).tolist()
+    out, k = [], 0
+    for n in sizes:
+        out.append(pts[k : k + n])
+        k += n
+    return out
 
 
 class Store:
@@ -252,15 +277,15 @@ class Store:
         return {(r[0], r[1]): {"size": [r[2], r[3]], "counts": r[4]} for r in rows}
 
     def annotations(self, evaluation_id: int) -> list[dict[str, Any]]:
-        """Stored Darwin annotations of one evaluation, in file order."""
+        """Stored Darwin annotations of one evaluation, in file order; rings as [[x, y], ...] lists."""
         rows = self.conn.execute(
-            "SELECT idx, name, raw_name, kind, attributes, rings, bbox FROM annotations "
+            "SELECT idx, name, raw_name, kind, attributes, ring_sizes, coords, bbox FROM annotations "
             "WHERE evaluation_id = ? ORDER BY idx", (evaluation_id,)
         ).fetchall()
         return [
             {"index": r[0], "name": r[1], "raw_name": r[2], "kind": r[3],
-             "attributes": json.loads(r[4]), "rings": json.loads(r[5]),
-             "bbox": json.loads(r[6]) if r[6] else None}
+             "attributes": json.loads(r[4]), "rings": unpack_rings(json.loads(r[5]), r[6]),
+             "bbox": json.loads(r[7]) if r[7] else None}
             for r in rows
         ]
 

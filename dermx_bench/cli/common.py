@@ -15,10 +15,10 @@ def emit_json(obj: Any) -> None:
 
 
 def progress(total: int | None, desc: str, disable: bool = False) -> Any:
-    """A tqdm progress bar on stderr (hidden when stderr is not a terminal and ``disable``)."""
+    """A tqdm progress bar on stderr; hidden with ``disable`` or when stderr is not a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, file=sys.stderr, disable=disable, leave=False)
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=True if disable else None, leave=False)
 
 
 def store_option(f: Any) -> Any:

@@ -1,7 +1,148 @@
-"""Commands: (to be written)."""
+"""Commands of the annotation lead: ``ingest``, ``info`` and ``export``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from dermx_bench.cli.common import emit_json, json_option, progress, store_option
+from dermx_bench.darwin import DEFAULT_NAME_PATTERN
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
+@store_option
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False),
+              help="DermX metadata.csv (';'-separated): gold diagnosis, dataset, skin tone, age per image.")
+@click.option("--replace", is_flag=True,
+              help="Replace stored evaluations that differ (the old ones are kept in history).")
+@click.option("--skip-invalid", is_flag=True,
+              help="Ingest the valid files and list the invalid ones, instead of failing whole.")
+@click.option("--allow-unknown", is_flag=True, help="Record names the ontology does not know as unknown.")
+@click.option("--name-pattern", default=DEFAULT_NAME_PATTERN, show_default=True,
+              help="Regex with groups 'rater' and 'image' applied to each file name (without .json).")
+@click.option("--release", default=None,
+              help="Release label of these evaluations [default: the folder above 'annotations', or the zip name].")
+@json_option
+def ingest(sources: tuple[str, ...], store_path: str, metadata: str | None, replace: bool, skip_invalid: bool,
+           allow_unknown: bool, name_pattern: str, release: str | None, as_json: bool) -> None:
+    """Ingest V7 Darwin exports (JSON 1.0/2.0 files, folders, .zip) into a dataset store.
+
+    Everything is validated before the store is touched, and the store is written
+    in one transaction: on any error nothing changes. Prints a report of what was
+    read and everything odd in the export.
+    """
+    from dermx_bench.ingest import ingest_sources
+
+    with progress(None, "reading", disable=as_json) as bar:
+        report = ingest_sources(
+            store_path, sources, metadata=metadata, replace=replace, skip_invalid=skip_invalid,
+            allow_unknown=allow_unknown, name_pattern=name_pattern, release=release,
+            on_file=lambda: bar.update(1),
+        )
+    data = report.as_dict()
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(format_report(data))
+    if report.invalid:
+        click.echo(f"Warning: {len(report.invalid)} invalid file(s) skipped; see the report.", err=True)
+
+
+def format_report(d: dict[str, Any]) -> str:
+    """The ingest report as text."""
+    ev, sel, ann, img = d["evaluations"], d["selection"], d["annotations"], d["images"]
+    lines = [
+        f"Files read: {d['files_read']}",
+        f"Evaluations: {ev['read']} read, {ev['added']} added, {ev['unchanged']} unchanged, "
+        f"{ev['replaced']} replaced" + "".join(f"; {r}: {n}" for r, n in ev["by_release"].items()),
+        f"Kept (multi_diagnosis=drop): {sel.get('kept', 0)}; discarded: {sel.get('discarded', 0)}"
+        + "".join(f"; {r}: {n}" for r, n in sel.get("discarded_by_reason", {}).items()),
+        f"Multi-diagnosis evaluations: {sel.get('multi_diagnosis_evaluations', 0)} "
+        f"({sel.get('multi_diagnosis_dropped', 0)} dropped by default)",
+        f"Annotations: {ann['localised']} localised, {ann['tags']} tags; {ann['masks']} rater masks",
+        f"Images in store: {img['count']}; without gold diagnosis: {img['without_gold_diagnosis']}"
+        + (f" (e.g. {', '.join(img['without_gold_examples'])})" if img["without_gold_examples"] else ""),
+    ]
+    if d["metadata"]:
+        m = d["metadata"]
+        lines.append(f"Metadata: {m['rows']} rows from {m['file']}, {m['with_gold_diagnosis']} with gold diagnosis")
+    if d["canonicalised"]:
+        lines.append("Canonicalised spellings:")
+        lines += [f"  {k}: {n}" for k, n in d["canonicalised"].items()]
+    if d["unknown_names"]:
+        lines.append("Unknown names (recorded as unknown):")
+        lines += [f"  {k}: {n}" for k, n in d["unknown_names"].items()]
+    if d["geometry_issues"]:
+        lines.append("Geometry issues (rings kept as drawn; V7's rasterisation applies):")
+        for issue, g in d["geometry_issues"].items():
+            lines.append(f"  {issue}: {g['count']}")
+            lines += [f"    e.g. {ex}" for ex in g["examples"][:3]]
+    if d["invalid_files"]:
+        lines.append(f"Invalid files skipped: {len(d['invalid_files'])}")
+        lines += [f"  {x['error']}" for x in d["invalid_files"]]
+    lines.append(f"Done in {d['seconds']:.1f} s.")
+    return "\n".join(lines)
+
+
+@click.command()
+@store_option
+@json_option
+def info(store_path: str, as_json: bool) -> None:
+    """Counts per release, rater, diagnosis and characteristic of a store."""
+    from dermx_bench.inventory import inventory
+    from dermx_bench.store import Store
+
+    with Store.open(store_path) as store:
+        data = inventory(store)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"Store {data['store']} ({data['content_hash'][:12]})")
+    click.echo(f"Images: {data['images']} ({data['images_without_gold_diagnosis']} without gold diagnosis); "
+               f"evaluations: {data['evaluations']}")
+    for title in ("releases", "raters", "diagnoses", "characteristics"):
+        click.echo(f"{title.capitalize()}:")
+        for k, v in data[title].items():
+            click.echo(f"  {k}: {v if not isinstance(v, dict) else ', '.join(f'{a} {b}' for a, b in v.items())}")
+
+
+@click.group()
+def export() -> None:
+    """Export masks as COCO JSON or DermX-style PNGs."""
+
+
+@export.command("coco")
+@store_option
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--instances", is_flag=True, help="One entry per Darwin annotation instead of per rater mask.")
+@json_option
+def export_coco(store_path: str, out: str, instances: bool, as_json: bool) -> None:
+    """Write a COCO file (RLE masks with rater and attributes) that pycocotools loads."""
+    from dermx_bench.export import write_coco
+    from dermx_bench.store import Store
+
+    with Store.open(store_path) as store:
+        counts = write_coco(store, out, instances=instances)
+    if as_json:
+        emit_json({"out": out, **counts})
+    else:
+        click.echo(f"Wrote {out}: {counts['images']} images, {counts['categories']} categories, "
+                   f"{counts['annotations']} annotations")
+
+
+@export.command("masks")
+@store_option
+@click.argument("out_dir", type=click.Path(file_okay=False))
+def export_masks(store_path: str, out_dir: str) -> None:
+    """Write PNG masks <rater>_<image>_<Characteristic>.png (0/255), DermX's layout."""
+    from dermx_bench.export import write_masks
+    from dermx_bench.store import Store
+
+    with Store.open(store_path) as store:
+        n = write_masks(store, out_dir)
+    click.echo(f"Wrote {n} masks to {out_dir}")
+
+
+COMMANDS: list[click.Command] = [ingest, info, export]
