@@ -1,0 +1,138 @@
+"""CAM methods: same maps as pytorch-grad-cam, no parameter gradients, hooks released."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import timm
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from dermx_bench.cams import CamOutput, get_cam_method, list_cam_methods, normalise_maps
+from dermx_bench.errors import RegistryError, SubmissionError
+
+METHODS = {
+    "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
+    "hirescam": "HiResCAM", "layercam": "LayerCAM", "eigencam": "EigenCAM", "scorecam": "ScoreCAM",
+}
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = timm.create_model("test_resnet", pretrained=False, num_classes=6).eval()
+    return m
+
+
+def _reference_raw(model: torch.nn.Module, cls_name: str, x: torch.Tensor, targets: list[int]) -> np.ndarray:
+    """pytorch-grad-cam used as its README shows (parameters requiring grad), raw cam before scaling."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    model.requires_grad_(True)
+    try:
+        objs = [ClassifierOutputTarget(t) for t in targets]
+        with getattr(pytorch_grad_cam, cls_name)(model=model, target_layers=[model.layer4]) as cam:
+            full = cam(input_tensor=x, targets=objs)
+            acts = cam.activations_and_grads.activations[0].numpy()
+            grads = (cam.activations_and_grads.gradients[0].numpy()
+                     if cam.activations_and_grads.gradients else None)
+            raw = cam.get_cam_image(x, model.layer4, objs, acts, grads, False)
+        # parameters did get gradients in the reference usage
+        assert cls_name in ("EigenCAM", "ScoreCAM") or model.fc.weight.grad is not None
+        assert full.shape == (len(targets), *x.shape[-2:])
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.requires_grad_(False)
+    return np.asarray(raw)
+
+
+def test_registry() -> None:
+    assert list_cam_methods() == list(METHODS)
+    with pytest.raises(RegistryError, match="unknown CAM method 'gradcam2'.*gradcam, gradcam\\+\\+"):
+        get_cam_method("gradcam2")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_same_maps_as_pytorch_grad_cam(model: torch.nn.Module, name: str) -> None:
+    torch.manual_seed(1)
+    n = 2 if name == "scorecam" else 4
+    x = torch.randn(n, 3, 64, 96)
+    targets = [0, 3, 5, 1][:n]
+    ref = normalise_maps(_reference_raw(model, METHODS[name], x, targets))
+    model.requires_grad_(False)
+    out = get_cam_method(name)(model, model.layer4, x, targets)
+    assert isinstance(out, CamOutput)
+    assert out.maps.shape == (n, 2, 3) and out.maps.dtype == np.float32
+    np.testing.assert_allclose(out.maps, ref, atol=1e-5)
+    assert out.logits.shape == (n, 6)
+    np.testing.assert_array_equal(out.targets, targets)
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.layer4._forward_hooks
+
+
+def test_each_image_its_own_target(model: torch.nn.Module) -> None:
+    torch.manual_seed(2)
+    x = torch.randn(3, 3, 64, 64)
+    gradcam = get_cam_method("gradcam")
+    batch = gradcam(model, model.layer4, x, [2, 0, 4]).maps
+    for i, t in enumerate([2, 0, 4]):
+        alone = gradcam(model, model.layer4, x[i : i + 1], [t]).maps[0]
+        np.testing.assert_allclose(batch[i], alone, atol=1e-5)
+
+
+def test_predicted_target_and_eval_mode(model: torch.nn.Module) -> None:
+    torch.manual_seed(3)
+    x = torch.randn(3, 3, 64, 64)
+    model.train()
+    out = get_cam_method("gradcam")(model, model.layer4, x, lambda logits: logits.argmax(1))
+    assert not model.training
+    np.testing.assert_array_equal(out.targets, out.logits.argmax(1))
+
+
+def test_hooks_released_on_error(model: torch.nn.Module) -> None:
+    x = torch.randn(2, 3, 64, 64)
+    with pytest.raises(ValueError, match="target outside"):
+        get_cam_method("gradcam")(model, model.layer4, x, [0, 9])
+    with pytest.raises(ValueError, match="one target per image"):
+        get_cam_method("gradcam")(model, model.layer4, x, [0])
+    assert not model.layer4._forward_hooks
+
+
+def test_in_place_op_after_target_layer() -> None:
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(inplace=True),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2),
+    ).eval().requires_grad_(False)
+    out = get_cam_method("gradcam")(net, net[0], torch.randn(2, 3, 8, 8), [0, 1])
+    assert out.maps.shape == (2, 8, 8)
+
+
+def test_normalise_maps_cases() -> None:
+    raw = np.array([[[-1.0, 2.0], [4.0, 0.0]], [[-1.0, -2.0], [0.0, 0.0]]], dtype=np.float32)
+    out = normalise_maps(raw)
+    np.testing.assert_array_equal(out[0], [[0.0, 0.5], [1.0, 0.0]])
+    np.testing.assert_array_equal(out[1], np.zeros((2, 2)))
+    assert CamOutput(out, np.zeros((2, 1)), np.zeros(2, np.int64)).all_zero.tolist() == [False, True]
+    with pytest.raises(SubmissionError, match=r"not finite.*\[1\]"):
+        normalise_maps(np.array([[[1.0]], [[np.nan]]]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(1, 5)),
+              elements=st.floats(-1e6, 1e6, width=32)))
+def test_normalise_maps_properties(raw: np.ndarray) -> None:
+    out = normalise_maps(raw)
+    assert out.shape == raw.shape and out.dtype == np.float32
+    assert (out >= 0).all() and (out <= 1).all()
+    for i in range(len(raw)):
+        if (raw[i] > 0).any():
+            assert out[i].max() == pytest.approx(1.0)
+            # order of positive values preserved
+            pos = raw[i] > 0
+            assert np.array_equal(np.argsort(raw[i][pos], kind="stable"),
+                                  np.argsort(out[i][pos], kind="stable")) or len(np.unique(out[i][pos])) < pos.sum()
+        else:
+            assert not out[i].any()
