@@ -1,0 +1,92 @@
+"""Publishing the leaderboard in one of the registered formats (md, csv, latex, html)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from dermx_bench.errors import InputError
+from dermx_bench.leaderboard.entries import LeaderboardError, StoredEntry, validate
+from dermx_bench.leaderboard.ranking import DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_TOP
+from dermx_bench.leaderboard.tables import (
+    Board,
+    build_board,
+    render_csv,
+    render_latex,
+    render_markdown,
+)
+from dermx_bench.registry import Registry
+
+TextRenderer = Callable[[Board], str]
+
+FORMATS: Registry[TextRenderer | None] = Registry("leaderboard format")
+"""Text formats map to a renderer; ``html`` (a folder, see :mod:`.site`) maps to None."""
+FORMATS.add("md", render_markdown)
+FORMATS.add("csv", render_csv)
+FORMATS.add("latex", render_latex)
+FORMATS.add("html", None)
+
+
+def list_formats() -> list[str]:
+    return FORMATS.names()
+
+
+def _load_board(
+    lb_dir: str | Path, seed: int, n_boot: int, top: int | None
+) -> tuple[Board, list[StoredEntry]]:
+    report = validate(lb_dir, recheck=False)
+    if not report.entries:
+        raise LeaderboardError(
+            [f"{Path(lb_dir) / 'entries'} holds no entry; add one with "
+             "'dermx-bench leaderboard add RUN'"],
+            "nothing to publish",
+        )
+    board = build_board([s.entry for s in report.entries], seed=seed, n_boot=n_boot, top=top)
+    return board, report.entries
+
+
+def _write_text(out: Path, text: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def publish(
+    lb_dir: str | Path,
+    fmt: str,
+    out: str | Path | None,
+    *,
+    seed: int = DEFAULT_SEED,
+    n_boot: int = DEFAULT_N_BOOT,
+    top: int | None = DEFAULT_TOP,
+) -> str:
+    """Publish the leaderboard of ``lb_dir`` in ``fmt``; return the text or the site folder.
+
+    ``md``/``csv``/``latex``: the rendered text is returned, and written (temp file +
+    ``os.replace``) to ``out`` unless ``out`` is None or ``"-"``. ``html``: a static site
+    is written to folder ``out`` (required) and its path returned. Entries are checked
+    first (schema, file names, one store); run :func:`validate` to also re-check every
+    entry's figures against its kept scores. ``seed``/``n_boot``/``top`` set the paired
+    bootstrap of each rank against the next (deterministic).
+    """
+    renderer = FORMATS.get(fmt)
+    if renderer is None:
+        if out is None or str(out) == "-":
+            raise InputError("--out", str(out), "the html format writes a folder; give --out DIR")
+        from dermx_bench.leaderboard.site import write_site
+
+        board, stored = _load_board(lb_dir, seed, n_boot, top)
+        return str(write_site(board, stored, out))
+    board, _ = _load_board(lb_dir, seed, n_boot, top)
+    text = renderer(board)
+    if out is not None and str(out) != "-":
+        _write_text(Path(out), text)
+    return text

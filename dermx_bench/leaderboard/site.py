@@ -1,0 +1,339 @@
+"""The static leaderboard site: ``index.html`` plus one page per entry.
+
+Layout of ``OUT``::
+
+    OUT/index.html                         ranked table (sortable) + sensitivity table
+    OUT/entries/<stem>/index.html          one page per entry
+    OUT/entries/<stem>/overlays/*.png      the run's overlays, copied
+    OUT/.dermx-bench-site                  marker: OUT may be replaced by a later publish
+
+Pages are self-contained (inline CSS, inline SVG charts, one small inline script for
+sorting, no network at view time) and rendered with jinja2 autoescaping, so every string
+from an entry is shown as text. A Content-Security-Policy allows only the sorting script
+(by its sha256), so even a string that slipped through could not run script.
+The site is written to a temporary folder beside ``OUT`` and moved into place; an
+existing ``OUT`` is replaced only when it is empty or carries the marker.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dermx_bench.entry import METRICS, UNION, Entry, Stat
+from dermx_bench.errors import InputError
+from dermx_bench.leaderboard.entries import StoredEntry
+from dermx_bench.leaderboard.tables import (
+    DASH,
+    HUMAN_NAME,
+    METRIC_LABEL,
+    Board,
+    board_notes,
+    fmt_num,
+    fmt_options,
+    fmt_p,
+    fmt_vs_next,
+    method_label,
+)
+
+MARKER = ".dermx-bench-site"
+
+SORT_SCRIPT = """
+(function () {
+  "use strict";
+  function key(cell, type) {
+    var raw = cell.getAttribute("data-sort");
+    if (raw === null) { raw = cell.textContent; }
+    if (type === "number") {
+      var n = parseFloat(raw);
+      return isNaN(n) ? null : n;
+    }
+    return raw === "" ? null : raw.toLowerCase();
+  }
+  function sortTable(table, col, th) {
+    var type = th.getAttribute("data-type") || "text";
+    var current = th.getAttribute("aria-sort");
+    var dir;
+    if (current === "ascending") { dir = "descending"; }
+    else if (current === "descending") { dir = "ascending"; }
+    else { dir = th.getAttribute("data-first") || "ascending"; }
+    var sign = dir === "ascending" ? 1 : -1;
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var keyed = rows.map(function (row, i) {
+      return { row: row, key: key(row.cells[col], type), i: i };
+    });
+    keyed.sort(function (a, b) {
+      if (a.key === null && b.key === null) { return a.i - b.i; }
+      if (a.key === null) { return 1; }
+      if (b.key === null) { return -1; }
+      if (a.key < b.key) { return -sign; }
+      if (a.key > b.key) { return sign; }
+      return a.i - b.i;
+    });
+    keyed.forEach(function (k) { body.appendChild(k.row); });
+    Array.prototype.forEach.call(th.parentNode.cells, function (h) {
+      h.setAttribute("aria-sort", "none");
+    });
+    th.setAttribute("aria-sort", dir);
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      th.tabIndex = 0;
+      th.addEventListener("click", function () { sortTable(table, col, th); });
+      th.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); sortTable(table, col, th); }
+      });
+    });
+  });
+})();
+"""
+
+
+def _script_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("dermx_bench", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+
+
+def _sort_value(v: float | int | None) -> str:
+    return "" if v is None else repr(float(v))
+
+
+def _stat_cell(s: Stat | None) -> dict[str, str]:
+    if s is None or s.mean is None:
+        return {"mean": DASH, "ci": "", "sort": ""}
+    ci = "" if s.ci_low is None or s.ci_high is None else f"[{s.ci_low:.3f}, {s.ci_high:.3f}]"
+    return {"mean": f"{s.mean:.3f}", "ci": ci, "sort": _sort_value(s.mean)}
+
+
+def _index_context(board: Board) -> dict[str, Any]:
+    headers = [
+        {"label": "Rank", "cls": "num", "type": "number", "first": "ascending"},
+        {"label": "Entry", "cls": "", "type": "text", "first": "ascending"},
+        {"label": "Method", "cls": "", "type": "text", "first": "ascending"},
+        *({"label": f"Union {METRIC_LABEL[m].lower() if m != 'f1' else 'F1'} [95% CI]",
+           "cls": "num", "type": "number", "first": "descending"} for m in METRICS),
+        {"label": "Diagnostic accuracy", "cls": "num", "type": "number", "first": "descending"},
+        {"label": "Diagnostic macro F1", "cls": "num", "type": "number", "first": "descending"},
+        {"label": "vs next: \u0394F1 [95% CI], p", "cls": "num", "type": "number",
+         "first": "descending"},
+    ]
+    rows = []
+    sens_rows = []
+    for r in board.rows:
+        href = f"entries/{quote(r.stem)}/index.html" if r.stem else None
+        v = r.vs_next
+        vs_title = ""
+        if v is not None and r.next_name is not None:
+            vs_title = (f"vs {r.next_name}: {v.n_images} shared images, p = "
+                        f"{fmt_p(v.p_value)}")
+        rows.append({
+            "kind": r.kind, "name": r.name, "href": href,
+            "rank": DASH if r.rank is None else str(r.rank),
+            "rank_sort": "" if r.rank is None else str(r.rank),
+            "method": method_label(r) or DASH,
+            "union": [_stat_cell(r.union[m]) for m in METRICS],
+            "accuracy": fmt_num(r.accuracy), "accuracy_sort": _sort_value(r.accuracy),
+            "macro_f1": fmt_num(r.macro_f1), "macro_f1_sort": _sort_value(r.macro_f1),
+            "vs": fmt_vs_next(v, board.alpha),
+            "vs_sort": _sort_value(v.difference if v else None),
+            "vs_title": vs_title,
+            "sig": bool(r.significant(board.alpha)),
+        })
+        cells = []
+        for c in board.characteristics:
+            s = r.sensitivity[c]
+            cell = _stat_cell(s)
+            cells.append({"text": cell["mean"], "sort": cell["sort"],
+                          "title": f"{c}: {cell['mean']} {cell['ci']}".strip()})
+        sens_rows.append({"kind": r.kind, "name": r.name, "href": href, "cells": cells})
+    return {
+        "board": board, "headers": headers, "rows": rows, "sens_rows": sens_rows,
+        "notes": board_notes(board), "options": fmt_options(board.baseline_options),
+        "sort_script": SORT_SCRIPT, "script_hashes": [_script_hash(SORT_SCRIPT)],
+        "version": board.version,
+    }
+
+
+# -- entry page ---------------------------------------------------------------------------
+
+_LABEL_W = 190
+_PLOT_W = 420
+
+
+def _x(v: float) -> float:
+    return round(_LABEL_W + max(0.0, min(1.0, v)) * _PLOT_W, 2)
+
+
+def _band(s: Stat | None) -> tuple[float, float] | None:
+    if s is None or s.mean is None:
+        return None
+    if s.ci_low is not None and s.ci_high is not None:
+        return s.ci_low, s.ci_high
+    if s.std is not None:
+        return s.mean - s.std, s.mean + s.std
+    return None
+
+
+def _chart(entry: Entry, metric: str, characteristics: list[str]) -> dict[str, Any]:
+    names = [UNION] + [c for c in characteristics if c in entry.localisation]
+    bars = []
+    top = 6
+    for i, c in enumerate(names):
+        loc = entry.localisation[c]
+        model: Stat = getattr(loc.per_rater, metric)
+        base: Stat | None = getattr(loc.baseline, metric)
+        if base is None and c in entry.human_baseline.localisation:
+            base = getattr(entry.human_baseline.localisation[c], metric)
+        y = top + i * 24
+        band = _band(base)
+        whisker = None
+        if model.ci_low is not None and model.ci_high is not None:
+            whisker = {"x1": _x(model.ci_low), "x2": _x(model.ci_high)}
+        label = "Union" if c == UNION else c
+        title = (f"{label}: model {fmt_num(model.mean)} "
+                 f"[{fmt_num(model.ci_low)}, {fmt_num(model.ci_high)}] over {model.n} images; "
+                 f"dermatologists {fmt_num(base.mean if base else None)}"
+                 + (f" [{band[0]:.3f}, {band[1]:.3f}]" if band else ""))
+        bars.append({
+            "y": y, "label": label if len(label) <= 28 else label[:27] + "\u2026",
+            "title": title,
+            "bar": None if model.mean is None else round(_x(model.mean) - _LABEL_W, 2),
+            "whisker": whisker,
+            "band": None if band is None else {"x": _x(band[0]), "w": round(_x(band[1]) - _x(band[0]), 2)},
+            "base": None if base is None or base.mean is None else _x(base.mean),
+            "value": fmt_num(model.mean),
+        })
+    bottom = top + len(names) * 24
+    return {
+        "title": f"{METRIC_LABEL[metric]} per characteristic (averaged over raters)",
+        "width": _LABEL_W + _PLOT_W + 60, "height": bottom + 22,
+        "label_width": _LABEL_W, "x0": _LABEL_W, "x1": _LABEL_W + _PLOT_W,
+        "top": top - 2, "bottom": bottom,
+        "ticks": [{"x": _x(t), "label": f"{t:g}"} for t in (0, 0.25, 0.5, 0.75, 1.0)],
+        "bars": bars,
+    }
+
+
+def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
+                   overlays: list[str]) -> dict[str, Any]:
+    e = stored.entry
+    hb = e.human_baseline
+    metrics = [{"key": m, "label": METRIC_LABEL[m]} for m in METRICS]
+
+    def cell(s: Stat | None) -> str:
+        c = _stat_cell(s)
+        return f"{c['mean']} {c['ci']}".strip()
+
+    union = e.localisation[UNION]
+    union_rows = [
+        {"label": "Each dermatologist (averaged over raters)", "human": False,
+         "cells": [cell(getattr(union.per_rater, m)) for m in METRICS]},
+        {"label": "Fuzzy fusion of the dermatologists", "human": False,
+         "cells": [cell(getattr(union.fusion, m)) for m in METRICS]},
+        {"label": HUMAN_NAME, "human": True,
+         "cells": [cell(getattr(hb.localisation[UNION], m)) for m in METRICS]},
+    ]
+    char_rows = []
+    for c in board.characteristics:
+        if c not in e.localisation:
+            continue
+        loc = e.localisation[c]
+        cells = []
+        for m in METRICS:
+            base = getattr(loc.baseline, m)
+            if base is None and c in hb.localisation:
+                base = getattr(hb.localisation[c], m)
+            cells.append({"model": cell(getattr(loc.per_rater, m)), "human": cell(base)})
+        char_rows.append({"name": c, "n": loc.n_images, "cells": cells})
+    conf = e.diagnosis.confusion
+    rows = []
+    for label, counts in zip(conf.labels, conf.matrix, strict=True):
+        total = sum(counts)
+        rows.append({"label": label, "cells": [
+            {"count": n, "alpha": round(n / total, 3) if total else 0.0} for n in counts]})
+    per_class = [
+        {"name": name, "n": s.n, "f1": fmt_num(s.f1), "sensitivity": fmt_num(s.sensitivity),
+         "specificity": fmt_num(s.specificity)}
+        for name, s in e.diagnosis.per_class.items()
+    ]
+    return {
+        "e": e, "rank": rank, "n_entries": len(board.ranked), "metrics": metrics,
+        "union_rows": union_rows, "char_rows": char_rows,
+        "charts": [_chart(e, m, board.characteristics) for m in ("f1", "sensitivity")],
+        "confusion": {"labels": conf.labels, "rows": rows}, "per_class": per_class,
+        "acc": fmt_num(e.diagnosis.accuracy), "macro_f1": fmt_num(e.diagnosis.macro_f1),
+        "human_acc": fmt_num(hb.diagnosis.accuracy), "human_macro_f1": fmt_num(hb.diagnosis.macro_f1),
+        "overlays": [quote(o) for o in overlays], "options": fmt_options(e.store.baseline_options),
+        "script_hashes": [], "version": board.version,
+    }
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(out, "", "exists and is not a folder; the site needs a folder")
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise InputError(
+                out, "",
+                "folder exists, is not empty and was not made by 'leaderboard publish'; "
+                "refusing to replace it (choose an empty or new folder)",
+            )
+
+
+def write_site(board: Board, stored: list[StoredEntry], out: str | Path) -> Path:
+    """Render the site for ``board`` into folder ``out`` (replaced atomically); return it."""
+    out = Path(out)
+    _prepare_out(out)
+    env = _environment()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        site = tmp / "site"
+        site.mkdir()
+        (site / MARKER).write_text("made by dermx-bench leaderboard publish\n", encoding="utf-8")
+        (site / "index.html").write_text(
+            env.get_template("leaderboard_index.html.j2").render(**_index_context(board)),
+            encoding="utf-8",
+        )
+        ranks = {r.stem: r.rank for r in board.ranked}
+        for s in stored:
+            page_dir = site / "entries" / s.stem
+            (page_dir / "overlays").mkdir(parents=True)
+            names = []
+            for p in s.overlays:
+                shutil.copyfile(p, page_dir / "overlays" / p.name)
+                names.append(p.name)
+            ctx = _entry_context(s, ranks.get(s.stem), board, names)
+            (page_dir / "index.html").write_text(
+                env.get_template("leaderboard_entry.html.j2").render(**ctx), encoding="utf-8"
+            )
+        if out.exists():
+            os.replace(out, tmp / "old")
+        try:
+            os.replace(site, out)
+        except OSError:
+            if (tmp / "old").exists():
+                os.replace(tmp / "old", out)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -1,0 +1,506 @@
+"""Leaderboard: adding runs (figures re-checked), validation, ranking and every output format."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dermx_bench.cli import main
+from dermx_bench.errors import InputError
+from dermx_bench.leaderboard import (
+    LeaderboardError,
+    MixedStoreError,
+    add_run,
+    publish,
+    validate,
+)
+from dermx_bench.leaderboard import entries as lb_entries
+from dermx_bench.leaderboard.ranking import paired_bootstrap, rank_entries
+from dermx_bench.leaderboard.tables import HUMAN_NAME, latex_escape, md_escape
+from tests.lb_fixture import AGGREGATE, edit_entry, make_entry, make_run
+
+EVIL = 'Evil <script>alert("x")</script> & co_100% #1'
+
+
+@pytest.fixture(autouse=True)
+def _aggregator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Use the fixture's aggregation wherever the library would import the harness's."""
+    monkeypatch.setattr(lb_entries, "default_aggregator", lambda: AGGREGATE)
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Path:
+    """A leaderboard with three entries: honest (best), EVIL (middle), shortcut (worst)."""
+    lb = tmp_path / "lb"
+    for name, quality, seed in [("honest", 0.6, 1), (EVIL, 0.5, 2), ("shortcut", 0.3, 3)]:
+        add_run(make_run(tmp_path / "runs", name, quality=quality, seed=seed), lb)
+    return lb
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+# -- add ----------------------------------------------------------------------------------
+
+
+def test_add_stores_entry_scores_and_overlays(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "Model A", overlays=2)
+    result = add_run(run, tmp_path / "lb")
+    assert result.name == "Model A" and not result.replaced and result.overlays == 2
+    e = tmp_path / "lb" / "entries"
+    assert result.file == e / "model-a.json"
+    assert json.loads(result.file.read_text()) == json.loads((run / "entry.json").read_text())
+    assert sorted(p.name for p in (e / "model-a" / "overlays").iterdir()) == ["overlay_0.png", "overlay_1.png"]
+    with gzip.open(e / "model-a" / "scores.csv.gz", "rb") as fh:
+        assert fh.read() == (run / "scores.csv").read_bytes()
+    assert [p.name for p in e.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+def test_tampered_entry_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "cheat", quality=0.3)
+
+    def boost(d: dict) -> None:
+        d["localisation"]["union"]["per_rater"]["f1"]["mean"] += 0.2
+
+    edit_entry(run, boost)
+    with pytest.raises(InputError) as info:
+        add_run(run, tmp_path / "lb")
+    err = info.value
+    assert err.file == str(run / "entry.json") and err.where == "localisation"
+    assert "edited by hand" in err.what
+    assert "localisation.union.per_rater.f1.mean" in err.what
+    assert _files(tmp_path / "lb") in ([], ["entries"])
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["localisation"]["Plaque"]["fusion"]["sensitivity"].update(ci_high=0.99),
+        lambda d: d["localisation"]["Scale"].update(n_images=3),
+        lambda d: d["localisation"].pop("Papule"),
+        lambda d: d["localisation"]["union"]["per_rater"]["specificity"].update(std=None),
+    ],
+)
+def test_any_hand_edit_of_reproducible_figures_is_refused(tmp_path: Path, edit) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    edit_entry(run, edit)
+    with pytest.raises(InputError, match="scores.csv"):
+        add_run(run, tmp_path / "lb")
+
+
+def test_rounding_noise_within_tolerance_is_accepted(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    edit_entry(run, lambda d: d["localisation"]["union"]["per_rater"]["f1"].update(
+        mean=d["localisation"]["union"]["per_rater"]["f1"]["mean"] + 1e-12))
+    add_run(run, tmp_path / "lb")
+
+
+def test_edited_scores_are_refused_too(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    text = (run / "scores.csv").read_text().splitlines()
+    cells = text[1].split(",")
+    cells[3] = "0.999"
+    text[1] = ",".join(cells)
+    (run / "scores.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError, match="edited by hand"):
+        add_run(run, tmp_path / "lb")
+
+
+def test_run_without_scores_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    (run / "scores.csv").unlink()
+    with pytest.raises(InputError, match="scores.csv"):
+        add_run(run, tmp_path / "lb")
+    assert not (tmp_path / "lb").exists()
+
+
+def test_invalid_entry_names_the_run_file(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    edit_entry(run, lambda d: d.pop("weights_sha256"))
+    with pytest.raises(InputError) as info:
+        add_run(run, tmp_path / "lb")
+    assert info.value.file == str(run / "entry.json") and info.value.where == "weights_sha256"
+
+
+def test_fake_png_overlay_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    (run / "overlays" / "evil.png").write_text("<script>alert(1)</script>")
+    with pytest.raises(InputError, match="not a PNG"):
+        add_run(run, tmp_path / "lb")
+
+
+def test_same_name_needs_replace(tmp_path: Path) -> None:
+    lb = tmp_path / "lb"
+    add_run(make_run(tmp_path / "runs", "m", quality=0.4), lb)
+    second = make_run(tmp_path / "runs", "m", quality=0.7, overlays=0)
+    with pytest.raises(LeaderboardError, match="--replace"):
+        add_run(second, lb)
+    assert json.loads((lb / "entries" / "m.json").read_text())["localisation"]["union"]["per_rater"]["f1"]["mean"] < 0.5
+    result = add_run(second, lb, replace=True)
+    assert result.replaced
+    assert json.loads((lb / "entries" / "m.json").read_text())["localisation"]["union"]["per_rater"]["f1"]["mean"] > 0.6
+    assert list((lb / "entries" / "m" / "overlays").iterdir()) == []  # old overlays gone
+    assert sorted(p.name for p in (lb / "entries").iterdir()) == ["m", "m.json"]
+
+
+def test_names_sharing_a_file_stem_are_refused(tmp_path: Path) -> None:
+    lb = tmp_path / "lb"
+    add_run(make_run(tmp_path / "runs", "Model A"), lb)
+    with pytest.raises(LeaderboardError, match="share a file name"):
+        add_run(make_run(tmp_path / "runs", "model/a"), lb, replace=True)
+
+
+def test_adding_another_store_is_refused(tmp_path: Path) -> None:
+    lb = tmp_path / "lb"
+    add_run(make_run(tmp_path / "runs", "a"), lb)
+    other = make_run(tmp_path / "runs", "b", content_hash="cd" * 32)
+    with pytest.raises(MixedStoreError) as info:
+        add_run(other, lb)
+    assert "cdcdcdcdcdcd" in str(info.value) and "abababababab" in str(info.value)
+    assert not (lb / "entries" / "b.json").exists()
+
+
+# -- validate -----------------------------------------------------------------------------
+
+
+def test_validate_ok(board: Path) -> None:
+    report = validate(board)
+    assert len(report.entries) == 3 and len(report.rechecked) == 3 and report.warnings == []
+    assert report.content_hash == "ab" * 32
+    d = report.to_dict()
+    assert d["ok"] is True and {e["name"] for e in d["entries"]} == {"honest", EVIL, "shortcut"}
+
+
+def _put_entry(lb: Path, entry: dict) -> Path:
+    from dermx_bench.entry import entry_file_stem
+
+    p = lb / "entries" / f"{entry_file_stem(entry['name'])}.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(entry))
+    return p
+
+
+def test_mixed_store_hashes_are_reported(board: Path) -> None:
+    entry, _ = make_entry("other store", content_hash="cd" * 32)
+    _put_entry(board, entry)
+    with pytest.raises(MixedStoreError) as info:
+        validate(board)
+    err = info.value
+    assert len(err.groups) == 2
+    named = {h: names for (h, _o), names in err.groups.items()}
+    assert named["cd" * 32] == ["other store"]
+    assert sorted(named["ab" * 32]) == sorted(["honest", EVIL, "shortcut"])
+    assert "different store contents or baseline options" in str(err)
+    assert "other store" in str(err)
+
+
+def test_mixed_baseline_options_are_reported(board: Path) -> None:
+    entry, _ = make_entry("other options", options={"multi_diagnosis": "first", "fusion": "fuzzy"})
+    _put_entry(board, entry)
+    with pytest.raises(MixedStoreError, match="multi_diagnosis=first"):
+        validate(board)
+
+
+def test_entry_edited_after_adding_is_caught(board: Path) -> None:
+    p = board / "entries" / "shortcut.json"
+    data = json.loads(p.read_text())
+    data["localisation"]["union"]["per_rater"]["f1"]["mean"] = 0.99
+    p.write_text(json.dumps(data))
+    with pytest.raises(LeaderboardError, match="shortcut.json: localisation"):
+        validate(board)
+    validate(board, recheck=False)  # schema-only check passes
+
+
+def test_problems_of_several_entries_are_listed_together(board: Path) -> None:
+    (board / "entries" / "junk.json").write_text("{not json")
+    p = board / "entries" / "honest.json"
+    data = json.loads(p.read_text())
+    data.pop("method")
+    p.write_text(json.dumps(data))
+    with pytest.raises(LeaderboardError) as info:
+        validate(board)
+    assert len(info.value.problems) == 2
+    assert any("junk.json" in x for x in info.value.problems)
+    assert any("honest.json: method" in x for x in info.value.problems)
+
+
+def test_entry_under_wrong_file_name(board: Path) -> None:
+    (board / "entries" / "honest.json").rename(board / "entries" / "renamed.json")
+    with pytest.raises(LeaderboardError, match="must be stored as honest.json"):
+        validate(board)
+
+
+def test_entry_without_kept_scores_warns(board: Path) -> None:
+    (board / "entries" / "honest" / "scores.csv.gz").unlink()
+    report = validate(board)
+    assert len(report.rechecked) == 2
+    assert any("not re-checked" in w for w in report.warnings)
+
+
+def test_missing_leaderboard(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no leaderboard entries folder"):
+        validate(tmp_path / "nowhere")
+
+
+# -- ranking ------------------------------------------------------------------------------
+
+
+def test_paired_bootstrap_hand_cases() -> None:
+    same = {f"i{k}": 0.5 for k in range(10)}
+    r = paired_bootstrap(same, same, seed=1, n_boot=200)
+    assert r.n_images == 10 and r.difference == 0 and r.ci_low == r.ci_high == 0
+    assert r.p_value == 1.0 and r.significant() is False
+
+    up = {f"i{k}": 0.6 for k in range(10)}
+    r = paired_bootstrap(up, same, seed=1, n_boot=999)
+    assert r.difference == pytest.approx(0.1) and r.ci_low == pytest.approx(0.1)
+    assert r.p_value == pytest.approx(2 / 1000) and r.significant() is True
+
+    assert paired_bootstrap({"a": 0.5}, {"b": 0.5}).difference is None
+    one = paired_bootstrap({"a": 0.7, "b": None}, {"a": 0.5, "b": 0.1})
+    assert one.n_images == 1 and one.difference == pytest.approx(0.2) and one.p_value is None
+    with pytest.raises(ValueError):
+        paired_bootstrap(up, same, n_boot=0)
+
+
+def test_paired_bootstrap_matches_a_plain_loop() -> None:
+    rng = np.random.default_rng(5)
+    a = {f"i{k}": float(x) for k, x in enumerate(rng.random(30))}
+    b = {f"i{k}": float(x) for k, x in enumerate(rng.random(30) * 0.9)}
+    r = paired_bootstrap(a, b, seed=7, n_boot=2500)
+    keys = sorted(a)
+    d = np.array([a[k] - b[k] for k in keys])
+    gen = np.random.default_rng(7)
+    means = []
+    for start in range(0, 2500, 1000):
+        idx = gen.integers(0, 30, size=(min(1000, 2500 - start), 30))
+        means += [float(d[row].mean()) for row in idx]
+    means_arr = np.array(means)
+    assert r.difference == pytest.approx(d.mean())
+    assert (r.ci_low, r.ci_high) == pytest.approx(tuple(np.percentile(means_arr, [2.5, 97.5])))
+    below, above = (means_arr <= 0).sum(), (means_arr >= 0).sum()
+    assert r.p_value == pytest.approx(min(1, 2 * (min(below, above) + 1) / 2501))
+    assert paired_bootstrap(a, b, seed=7, n_boot=2500) == r  # deterministic
+
+
+def test_rank_order_ties_and_top() -> None:
+    from dermx_bench.entry import parse_entry
+
+    entries = [parse_entry(make_entry(n, quality=q, seed=s)[0])
+               for n, q, s in [("c", 0.4, 1), ("a", 0.7, 2), ("b", 0.4, 1), ("d", 0.2, 3)]]
+    ranked = rank_entries(entries, n_boot=100, top=2)
+    assert [(r.rank, r.entry.name) for r in ranked] == [(1, "a"), (2, "b"), (2, "c"), (4, "d")]
+    assert [r.vs_next is not None for r in ranked] == [True, True, False, False]
+    assert ranked[0].next_name == "b" and ranked[1].vs_next.difference == 0  # type: ignore[union-attr]
+
+
+# -- publish ------------------------------------------------------------------------------
+
+
+def test_every_format_has_the_dermatologist_row(board: Path, tmp_path: Path) -> None:
+    for fmt in ("md", "csv", "latex"):
+        text = publish(board, fmt, None, n_boot=200)
+        assert "Dermatologists (inter-rater)" in text, fmt
+    site = Path(publish(board, "html", tmp_path / "site", n_boot=200))
+    assert HUMAN_NAME in (site / "index.html").read_text()
+
+
+def test_markdown_ranks_and_escapes(board: Path, tmp_path: Path) -> None:
+    out = tmp_path / "README.md"
+    text = publish(board, "md", out, n_boot=200)
+    assert out.read_text() == text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    names = [r.split(" | ")[1] for r in rows[1:5]]
+    assert names[0] == HUMAN_NAME and names[1] == "honest" and names[3] == "shortcut"
+    assert "<script>" not in text
+    assert "&lt;script&gt;" in names[2] and "co\\_100%" in names[2] and "\\#1" in names[2]
+    # every table row has the same number of cells (no '|' leaked from a name)
+    first = rows[0].count(" | ")
+    assert all(r.count(" | ") == first for r in rows[:5])
+    assert rows[2].endswith(", p=0.010 * |")  # honest vs EVIL: clear; p >= 2/(n_boot+1)
+    assert "p&lt;0.001" in publish(board, "md", None)  # default 10000 resamples
+    assert "## Sensitivity per characteristic" in text and "| Papule | Plaque | Scale |" in text
+
+
+def test_md_escape() -> None:
+    assert md_escape("a|b") == "a\\|b"
+    assert md_escape("<b>*x*</b>") == "&lt;b&gt;\\*x\\*&lt;/b&gt;"
+    assert md_escape("[link](http://x)") == "\\[link\\](http://x)"
+
+
+def test_csv_round_trips(board: Path) -> None:
+    text = publish(board, "csv", "-", n_boot=200)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["name"] for r in rows] == [HUMAN_NAME, "honest", EVIL, "shortcut"]
+    assert [r["rank"] for r in rows] == ["", "1", "2", "3"]
+    assert rows[0]["kind"] == "human" and rows[0]["union_f1_mean"] == "0.5"
+    assert float(rows[1]["union_f1_mean"]) > float(rows[2]["union_f1_mean"])
+    assert rows[1]["vs_next_name"] == EVIL and rows[1]["vs_next_significant"] == "true"
+    assert rows[3]["vs_next_p"] == ""
+    assert "sensitivity[Plaque]_mean" in rows[0]
+
+
+def test_csv_guards_formulas(tmp_path: Path) -> None:
+    lb = tmp_path / "lb"
+    add_run(make_run(tmp_path / "runs", "=HYPERLINK(1)"), lb)
+    rows = list(csv.DictReader(io.StringIO(publish(lb, "csv", None, n_boot=50))))
+    assert rows[1]["name"] == "'=HYPERLINK(1)"
+
+
+def _check_latex(text: str) -> None:
+    stack: list[str] = []
+    for m in re.finditer(r"\\(begin|end)\{([^}]*)\}", text):
+        if m.group(1) == "begin":
+            stack.append(m.group(2))
+        else:
+            assert stack and stack.pop() == m.group(2), m.group(0)
+    assert stack == []
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("%"))
+    body = body.replace("$\\Delta$", "D")  # the only math mode we write
+    for ch in "_%#$":
+        assert re.search(rf"(?<!\\){re.escape(ch)}", body) is None, ch
+    assert body.count("{") == body.count("}") + body.count("\\}") - body.count("\\{")
+    for line in body.splitlines():  # '&' only as column separator
+        if line.endswith("\\\\"):
+            assert line.count(" & ") == len(re.findall(r"(?<!\\)&", line))
+
+
+def test_latex_is_valid(board: Path) -> None:
+    text = publish(board, "latex", None, n_boot=200)
+    _check_latex(text)
+    assert text.count("\\toprule") == 2 and text.count("\\bottomrule") == 2
+    assert "\\usepackage{booktabs}" in text
+    assert "Evil \\textless{}script\\textgreater{}" in text
+    assert "\\& co\\_100\\% \\#1" in text
+    # columns: every row of a tabular has as many cells as its column spec
+    for spec, block in re.findall(r"\\begin\{tabular\}\{([^}]*)\}(.*?)\\end\{tabular\}", text, re.S):
+        for line in block.splitlines():
+            if line.endswith("\\\\"):
+                assert len(re.findall(r"(?<!\\)&", line)) == len(spec) - 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("a_b", "a\\_b"), ("50%", "50\\%"), ("R&D", "R\\&D"), ("$x$", "\\$x\\$"), ("#1", "\\#1"),
+        ("{x}", "\\{x\\}"), ("~", "\\textasciitilde{}"), ("^", "\\textasciicircum{}"),
+        ("a\\b", "a\\textbackslash{}b"), ("[x]", "{[}x{]}"),
+    ],
+)
+def test_latex_escape(raw: str, escaped: str) -> None:
+    assert latex_escape(raw) == escaped
+
+
+def test_latex_survives_hostile_names(tmp_path: Path) -> None:
+    lb = tmp_path / "lb"
+    add_run(make_run(tmp_path / "runs", "x \\end{table} }{ \\def\\a{b} % ^~ [y]"), lb)
+    _check_latex(publish(lb, "latex", None, n_boot=50))
+
+
+def test_publish_is_deterministic(board: Path) -> None:
+    assert publish(board, "md", None, n_boot=300, seed=3) == publish(board, "md", None, n_boot=300, seed=3)
+
+
+def test_publish_refuses_mixed_stores(board: Path) -> None:
+    entry, _ = make_entry("other store", content_hash="cd" * 32)
+    _put_entry(board, entry)
+    with pytest.raises(MixedStoreError):
+        publish(board, "md", None)
+
+
+def test_publish_empty_leaderboard(tmp_path: Path) -> None:
+    (tmp_path / "lb" / "entries").mkdir(parents=True)
+    with pytest.raises(LeaderboardError, match="nothing to publish"):
+        publish(tmp_path / "lb", "md", None)
+
+
+def test_site_layout_and_escaping(board: Path, tmp_path: Path) -> None:
+    site = Path(publish(board, "html", tmp_path / "site", n_boot=200))
+    files = _files(site)
+    assert "index.html" in files and ".dermx-bench-site" in files
+    assert "entries/honest/index.html" in files and "entries/honest/overlays/overlay_0.png" in files
+    for page in site.rglob("*.html"):
+        html = page.read_text()
+        assert "<script>alert" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+        assert html.count("<script>") <= 1
+    evil = site / "entries" / "evil-script-alert-x-script-co_100-1" / "index.html"
+    page = evil.read_text()
+    assert "Evil &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co_100% #1" in page
+    assert "<svg" in page and 'id="confusion"' in page and "overlays/overlay_0.png" in page
+
+
+def test_site_replaces_only_its_own_folder(board: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    publish(board, "html", site, n_boot=50)
+    (site / "stale.txt").write_text("x")
+    publish(board, "html", site, n_boot=50)  # a previous site is replaced
+    assert not (site / "stale.txt").exists()
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "thesis.tex").write_text("precious")
+    with pytest.raises(InputError, match="refusing to replace"):
+        publish(board, "html", other, n_boot=50)
+    assert (other / "thesis.tex").read_text() == "precious"
+    with pytest.raises(InputError, match="folder"):
+        publish(board, "html", None)
+
+
+# -- CLI ----------------------------------------------------------------------------------
+
+
+def test_cli_add_validate_publish(tmp_path: Path) -> None:
+    runner = CliRunner()
+    lb = tmp_path / "lb"
+    run = make_run(tmp_path / "runs", "cli model")
+    r = runner.invoke(main, ["leaderboard", "add", str(run), "--dir", str(lb)])
+    assert r.exit_code == 0, r.output
+    assert "added 'cli model'" in r.output
+    r = runner.invoke(main, ["leaderboard", "add", str(run), "--dir", str(lb)])
+    assert r.exit_code == 1 and "Error:" in r.output and "--replace" in r.output
+    r = runner.invoke(main, ["leaderboard", "add", str(run), "--dir", str(lb), "--replace", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["replaced"] is True
+
+    r = runner.invoke(main, ["leaderboard", "validate", "--dir", str(lb)])
+    assert r.exit_code == 0 and "1 entry OK" in r.output
+    r = runner.invoke(main, ["leaderboard", "validate", "--dir", str(lb), "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["entries"][0]["figures_rechecked"] is True
+
+    r = runner.invoke(main, ["leaderboard", "publish", "--dir", str(lb), "--format", "md", "--out", "-",
+                             "--n-boot", "50"])
+    assert r.exit_code == 0 and HUMAN_NAME in r.output and "cli model" in r.output
+    out = tmp_path / "table.tex"
+    r = runner.invoke(main, ["leaderboard", "publish", "--dir", str(lb), "--format", "latex", "--out", str(out)])
+    assert r.exit_code == 0 and out.read_text().startswith("% DermX")
+    r = runner.invoke(main, ["leaderboard", "publish", "--dir", str(lb), "--format", "html", "--out", "-"])
+    assert r.exit_code == 2 and "folder" in r.output
+    r = runner.invoke(main, ["leaderboard", "publish", "--dir", str(lb), "--format", "pdf", "--out", "-"])
+    assert r.exit_code == 2
+
+
+def test_cli_refuses_tampered_run(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "cheat")
+    edit_entry(run, lambda d: d["localisation"]["union"]["fusion"]["f1"].update(mean=0.99))
+    r = CliRunner().invoke(main, ["leaderboard", "add", str(run), "--dir", str(tmp_path / "lb")])
+    assert r.exit_code == 1
+    assert "Error:" in r.output and "edited by hand" in r.output and "union.fusion.f1.mean" in r.output
+
+
+def test_cli_validate_reports_mixed_stores(board: Path) -> None:
+    entry, _ = make_entry("other store", content_hash="cd" * 32)
+    _put_entry(board, entry)
+    runner = CliRunner()
+    r = runner.invoke(main, ["leaderboard", "validate", "--dir", str(board)])
+    assert r.exit_code == 1 and "different store" in r.output and "other store" in r.output
+    r = runner.invoke(main, ["leaderboard", "validate", "--dir", str(board), "--json"])
+    assert r.exit_code == 1
+    payload = json.loads(r.output)
+    assert payload["ok"] is False and any("cdcdcdcdcdcd" in p for p in payload["problems"])
