@@ -1,0 +1,163 @@
+"""The static leaderboard site in a real headless Chromium (Selenium, no network).
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (/usr/bin/chromium, /usr/bin/chromedriver).
+Skipped when they are missing, unless ``CI`` is set: in CI a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dermx_bench.leaderboard import add_run, publish
+from dermx_bench.leaderboard.tables import HUMAN_NAME
+from tests.lb_fixture import AGGREGATE, make_run
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+EVIL = '<script>window.pwned=1;alert(1)</script><img src=x onerror="window.pwned=2">'
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    driver = CHROMEDRIVER if os.path.exists(CHROMEDRIVER) else shutil.which("chromedriver")
+    if chromium and driver:
+        return chromium, driver
+    reason = ("headless browser test needs Debian's chromium and chromium-driver "
+              "(apt-get install -y chromium chromium-driver); "
+              f"found chromium={chromium}, chromedriver={driver}")
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    chromium, chromedriver = _browser_paths()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="dermx-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-extensions", "--disable-default-apps",
+                "--window-size=1400,1000", f"--user-data-dir={profile}"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # an explicit driver path: Selenium Manager never runs, nothing is downloaded
+    drv = webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts)
+    drv.set_page_load_timeout(30)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("site")
+    lb = root / "lb"
+    for name, quality, seed in [("zeta honest", 0.6, 1), (EVIL, 0.45, 2), ("alpha shortcut", 0.3, 3)]:
+        add_run(make_run(root / "runs", name, quality=quality, seed=seed), lb, aggregate=AGGREGATE)
+    return Path(publish(lb, "html", root / "site", n_boot=200))
+
+
+def _severe(drv: Any) -> list[dict[str, Any]]:
+    return [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def _names(drv: Any) -> list[str]:
+    return drv.execute_script(
+        "return Array.from(document.querySelectorAll('#leaderboard tbody tr'))"
+        ".map(function (r) { return r.getAttribute('data-name'); });"
+    )
+
+
+def _header(drv: Any, label: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    for th in drv.find_elements(By.CSS_SELECTOR, "#leaderboard thead th"):
+        if th.text.split(" [")[0].rstrip(" \u25b2\u25bc") == label:
+            return th
+    raise AssertionError(f"no header {label!r}")
+
+
+def _no_alert(drv: Any) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        drv.switch_to.alert.text  # noqa: B018
+
+
+def test_index_loads_sorts_and_escapes(driver: Any, site: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get_log("browser")  # drop anything logged before
+    driver.get((site / "index.html").as_uri())
+    assert driver.title == "DermX explanation leaderboard"
+    assert _severe(driver) == []
+    _no_alert(driver)
+    assert driver.execute_script("return window.pwned === undefined;")
+    assert driver.execute_script("return document.scripts.length;") == 1
+
+    # ranked order: dermatologists row first, then by union F1
+    assert _names(driver) == [HUMAN_NAME, "zeta honest", EVIL, "alpha shortcut"]
+    # the hostile name shows as text in its cell
+    cells = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr td:nth-child(2)")
+    assert EVIL in [c.text for c in cells]
+
+    _header(driver, "Entry").click()
+    assert _names(driver) == [EVIL, "alpha shortcut", HUMAN_NAME, "zeta honest"]
+    assert _header(driver, "Entry").get_attribute("aria-sort") == "ascending"
+    _header(driver, "Entry").click()
+    assert _names(driver) == ["zeta honest", HUMAN_NAME, "alpha shortcut", EVIL]
+
+    _header(driver, "Union F1").click()  # metrics sort best first
+    assert _names(driver) == ["zeta honest", HUMAN_NAME, EVIL, "alpha shortcut"]
+    assert _header(driver, "Union F1").get_attribute("aria-sort") == "descending"
+    _header(driver, "Union F1").click()
+    assert _names(driver) == ["alpha shortcut", EVIL, HUMAN_NAME, "zeta honest"]
+
+    _header(driver, "Rank").click()  # the dermatologists (no rank) go last
+    assert _names(driver) == ["zeta honest", EVIL, "alpha shortcut", HUMAN_NAME]
+    assert _severe(driver) == []
+
+
+def test_entry_page_shows_name_as_text(driver: Any, site: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get((site / "index.html").as_uri())
+    links = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody a")
+    evil_link = next(a for a in links if a.text == EVIL)
+    evil_link.click()
+    assert driver.find_element(By.TAG_NAME, "h1").text == EVIL
+    _no_alert(driver)
+    assert driver.execute_script("return window.pwned === undefined;")
+    assert driver.execute_script("return document.scripts.length;") == 0
+    assert len(driver.find_elements(By.CSS_SELECTOR, "figure.chart svg")) == 2
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#confusion tbody tr")) == 3
+    imgs = driver.find_elements(By.CSS_SELECTOR, ".overlays img")
+    assert imgs and all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", i)
+                        for i in imgs)
+    assert _severe(driver) == []
+
+
+def test_every_page_loads_without_console_errors(driver: Any, site: Path) -> None:
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) == 4
+    for page in pages:
+        driver.get_log("browser")
+        driver.get(page.as_uri())
+        assert _severe(driver) == [], page
+        _no_alert(driver)
