@@ -130,7 +130,7 @@ def _iter_zip(p: Path) -> Iterator[RawFile]:
     except zipfile.BadZipFile:
         raise InputError(p, "", "not a valid .zip file") from None
     with zf:
-        members = sorted(i for i in zf.infolist() if not i.is_dir())
+        members = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
         for info in members:
             name = PurePosixPath(info.filename).name
             if not name.lower().endswith(".json"):

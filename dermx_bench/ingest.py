@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -204,7 +205,8 @@ def ingest_sources(
         with store.transaction() as conn:
             _write(conn, prepared, meta, metadata, replace, report)
             pause = os.environ.get(_PAUSE_ENV)
-            if pause:
+            if pause:  # a testing hook: lets a test kill the process inside the transaction
+                print("paused before commit", file=sys.stderr, flush=True)
                 time.sleep(float(pause))
     finally:
         store.close()

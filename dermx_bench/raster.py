@@ -117,7 +117,8 @@ def geometry_issues(rings: Sequence[Ring], width: int, height: int) -> list[list
     if idx.size:
         sel_pts = np.concatenate([np.asarray(rings[i], dtype=np.float64).reshape(-1, 2) for i in idx])
         polys = shapely.polygons(shapely.linearrings(sel_pts, indices=np.repeat(np.arange(idx.size), lengths[idx])))
-        areas[idx] = shapely.area(polys)
+        # an invalid ring's signed parts can cancel (a bowtie has area 0): measure its valid form
+        areas[idx] = shapely.area(shapely.make_valid(polys))
         for k, reason in zip(idx, shapely.is_valid_reason(polys), strict=True):
             reasons[k] = str(reason)
     for i in range(len(rings)):

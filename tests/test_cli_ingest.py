@@ -1,0 +1,155 @@
+"""The annotation lead's commands through click's CliRunner: exit codes, messages, outputs."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from pycocotools.coco import COCO
+
+from dermx_bench import __version__, rle
+from dermx_bench.cli import main
+from dermx_bench.store import Store
+from tests.conftest import SAMPLE, darwin1, square, write_json
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(main, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_version_and_help() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and __version__ in out
+    code, out, _ = run("-h")
+    assert code == 0 and "ingest" in out and "export" in out
+
+
+def test_ingest_json_report(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    code, out, _ = run("ingest", str(SAMPLE / "annotations"), "--metadata", str(SAMPLE / "metadata.csv"),
+                       "--store", str(store), "--json")
+    assert code == 0
+    rep = json.loads(out)
+    assert rep["evaluations"]["added"] == 19
+    assert rep["canonicalised"] == {"Hyper-pigmented -> Hyperpigmented": 5}
+    assert rep["geometry_issues"]["outside-image"]["count"] == 1
+    code, out, _ = run("info", "--store", str(store), "--json")
+    info = json.loads(out)
+    assert info["evaluations"] == 19 and info["releases"]["sample"]["raters"] == 4
+
+
+BAD = {
+    "truncated": ('{"image": {"width": 3', "line 1 column 22: expected valid JSON"),
+    "no-image": (json.dumps({"annotations": []}), "image: expected an 'image' object"),
+    "no-height": (json.dumps({"image": {"width": 3}, "annotations": []}), "image.height: expected a positive integer"),
+    "nan": (json.dumps(darwin1(annotations=[{"name": "Plaque", "polygon": {"path": [
+        {"x": 1, "y": 1}, {"x": float("nan"), "y": 1}, {"x": 1, "y": 2}]}}])),
+        "annotations[0] ('Plaque').polygon.path[1].x: expected a finite number, got nan"),
+    "string": (json.dumps(darwin1(annotations=[{"name": "Plaque", "polygon": {"path": [
+        {"x": 1, "y": 1}, {"x": "2", "y": 1}, {"x": 1, "y": 2}]}}])),
+        "annotations[0] ('Plaque').polygon.path[1].x: expected a finite number, got '2'"),
+    "two-points": (json.dumps(darwin1(annotations=[{"name": "Plaque", "polygon": {"path": square(1, 1, 2, 2)[:2]}}])),
+                   "expected a ring of at least 3 points, got 2"),
+    "unknown": (json.dumps(darwin1(annotations=[{"name": "Eczema", "tag": {}}])),
+                "annotations[0] ('Eczema').name: unknown name 'Eczema'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_exit_1_with_located_error_and_store_unchanged(tmp_path: Path, case: str) -> None:
+    store = tmp_path / "s.db"
+    assert run("ingest", str(SAMPLE / "annotations"), "--store", str(store))[0] == 0
+    with Store.open(store) as s:
+        before = s.content_hash()
+    text, message = BAD[case]
+    bad = tmp_path / "new" / "derm1_img.json"
+    bad.parent.mkdir()
+    bad.write_text(text)
+    code, _, err = run("ingest", str(bad.parent), "--store", str(store))
+    assert code == 1
+    assert err.startswith(f"Error: {bad}: ") and message in err, err
+    with Store.open(store) as s:
+        assert s.content_hash() == before
+
+
+def test_zip_with_non_json_member(tmp_path: Path) -> None:
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("derm1_a.json", json.dumps(darwin1()))
+        zf.writestr("notes.txt", "x")
+    code, _, err = run("ingest", str(z), "--store", str(tmp_path / "s.db"))
+    assert code == 1 and f"Error: {z}: notes.txt: expected only Darwin .json files" in err
+
+
+def test_metadata_unknown_image_and_missing_columns(tmp_path: Path) -> None:
+    meta = tmp_path / "m.csv"
+    meta.write_text("current_filename;diagnosis\nghost.jpeg;Acne\n")
+    code, _, err = run("ingest", str(SAMPLE / "annotations"), "--metadata", str(meta), "--store", str(tmp_path / "s.db"))
+    assert code == 1 and f"Error: {meta}: line 2: expected images that are in the store" in err
+    meta.write_text("name;diagnosis\nghost.jpeg;Acne\n")
+    code, _, err = run("ingest", str(SAMPLE / "annotations"), "--metadata", str(meta), "--store", str(tmp_path / "s.db"))
+    assert code == 1 and "line 1 (header): expected columns current_filename, diagnosis" in err
+    with Store.open(tmp_path / "s.db") as s:
+        assert s.evaluations() == []
+
+
+def test_skip_invalid_reports_partial_success(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_json(folder / "derm1_a.json", darwin1())
+    (folder / "derm1_b.json").write_text("not json")
+    code, out, err = run("ingest", str(folder), "--store", str(tmp_path / "s.db"), "--skip-invalid")
+    assert code == 0 and "Invalid files skipped: 1" in out and "1 invalid file(s) skipped" in err
+
+
+def test_conflict_message_and_replace(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    write_json(tmp_path / "a" / "derm1_x.json", darwin1())
+    write_json(tmp_path / "b" / "derm1_x.json", darwin1(annotations=[{"name": "Acne", "tag": {}}]))
+    assert run("ingest", str(tmp_path / "a"), "--store", store)[0] == 0
+    code, _, err = run("ingest", str(tmp_path / "b"), "--store", store)
+    assert code == 1 and "Error: 1 evaluation(s) differ" in err and "--replace" in err
+    code, out, _ = run("ingest", str(tmp_path / "b"), "--store", store, "--replace")
+    assert code == 0 and "1 replaced" in out
+
+
+def test_export_coco_round_trips_through_pycocotools(sample_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "coco.json"
+    code, _, _ = run("export", "coco", "--store", str(sample_store), str(out))
+    assert code == 0
+    coco = COCO(str(out))
+    with Store.open(sample_store) as s:
+        masks = s.masks()
+        evals = {(e.rater, e.image): e for e in s.evaluations()}
+        names = {im.id: im.name for im in s.images()}
+    assert len(coco.getAnnIds()) == len(masks)
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        ev = evals[(ann["rater"], names[ann["image_id"]])]
+        name = coco.loadCats(ann["category_id"])[0]["name"]
+        assert np.array_equal(coco.annToMask(ann), rle.decode(masks[(ev.id, name)]))
+        assert ann["area"] == coco.annToMask(ann).sum() and isinstance(ann["attributes"], list)
+    inst = tmp_path / "inst.json"
+    assert run("export", "coco", "--store", str(sample_store), str(inst), "--instances")[0] == 0
+    assert len(COCO(str(inst)).getAnnIds()) == 43
+
+
+def test_export_masks_png_layout(sample_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "masks"
+    code, stdout, _ = run("export", "masks", "--store", str(sample_store), str(out))
+    assert code == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert "rater4_synth0000_Plaque.png" in files
+    png = np.array(Image.open(out / "rater4_synth0000_Plaque.png"))
+    assert set(np.unique(png)) <= {0, 255} and png.dtype == np.uint8
+    code, _, err = run("export", "masks", "--store", str(sample_store), str(out))
+    assert code == 1 and "not empty" in err
+
+
+def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    code, _, err = run("info", "--store", str(tmp_path / "nope.db"))
+    assert code == 1 and "no such store" in err
