@@ -504,3 +504,15 @@ def test_cli_validate_reports_mixed_stores(board: Path) -> None:
     assert r.exit_code == 1
     payload = json.loads(r.output)
     assert payload["ok"] is False and any("cdcdcdcdcdcd" in p for p in payload["problems"])
+
+
+def test_baselines_must_agree_within_one_store(board: Path) -> None:
+    p = board / "entries" / "shortcut.json"
+    data = json.loads(p.read_text())
+    data["localisation"]["Plaque"]["baseline"]["f1"]["mean"] = 0.1  # flatter the model
+    data["human_baseline"]["diagnosis"]["accuracy"] = 0.5
+    p.write_text(json.dumps(data))
+    with pytest.raises(LeaderboardError) as info:
+        validate(board, recheck=False)
+    text = str(info.value)
+    assert "localisation.Plaque.baseline differs" in text and "human_baseline differs" in text

@@ -308,6 +308,12 @@ def _consistency_problems(
                     f"{s.path}: human_baseline differs from {first.path.name}'s although both "
                     "name the same store and baseline options"
                 )
+            for c in sorted(set(s.entry.localisation) & set(first.entry.localisation)):
+                if s.entry.localisation[c].baseline != first.entry.localisation[c].baseline:
+                    problems.append(
+                        f"{s.path}: localisation.{c}.baseline differs from {first.path.name}'s "
+                        "although both name the same store and baseline options"
+                    )
     return groups, problems
 
 
