@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ def write_coco(store: Store, out: str | Path, instances: bool = False) -> dict[s
     return {k: len(data[k]) for k in ("images", "categories", "annotations")}
 
 
-def write_pngs(out_dir: str | Path, items: list[tuple[str, Callable[[], Any]]]) -> int:
+def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any]]]) -> int:
     """Write 8-bit PNGs (``file name``, ``() -> uint8 array``) into a fresh folder atomically.
 
     ``out_dir`` must not exist or be empty; files go to a temporary sibling folder

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from dermx_bench.errors import InputError, UnknownNameError
@@ -18,7 +18,7 @@ from dermx_bench.errors import InputError, UnknownNameError
 DEFAULT_ONTOLOGY = Path(__file__).resolve().parent.parent / "annotations" / "ontology.json"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a Darwin annotation name stands for."""
 
     DIAGNOSIS = "diagnosis"

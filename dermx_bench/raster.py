@@ -115,7 +115,7 @@ def geometry_issues(rings: Sequence[Ring], width: int, height: int) -> list[list
     areas = np.zeros(len(rings))
     reasons = ["Valid Geometry"] * len(rings)
     if idx.size:
-        sel_pts = np.concatenate([np.asarray(rings[i], dtype=np.float64).reshape(-1, 2) for i in idx])
+        sel_pts = np.concatenate([np.asarray(rings[int(i)], dtype=np.float64).reshape(-1, 2) for i in idx])
         polys = shapely.polygons(shapely.linearrings(sel_pts, indices=np.repeat(np.arange(idx.size), lengths[idx])))
         # an invalid ring's signed parts can cancel (a bowtie has area 0): measure its valid form
         areas[idx] = shapely.area(shapely.make_valid(polys))
