@@ -316,8 +316,8 @@ def _archive(conn: Any, evaluation_id: int, rater: str, image: str, now: str) ->
         "SELECT release, format, source, sha256, ingested_at, diagnoses, discard_tags, tags "
         "FROM evaluations WHERE id = ?", (evaluation_id,)
     ).fetchone()
-    record = dict(zip(("release", "format", "source", "sha256", "ingested_at", "diagnoses",
-                       "discard_tags", "tags"), row, strict=True))
+    record: dict[str, Any] = dict(zip(("release", "format", "source", "sha256", "ingested_at"), row[:5], strict=True))
+    record.update(zip(("diagnoses", "discard_tags", "tags"), map(json.loads, row[5:]), strict=True))
     record["annotations"] = Store(conn, Path()).annotations(evaluation_id)
     conn.execute(
         "INSERT INTO history (replaced_at, rater, image, sha256, record) VALUES (?, ?, ?, ?, ?)",

@@ -66,7 +66,7 @@ def test_conflict_then_replace_keeps_history(tmp_path: Path) -> None:
         assert s.masks() == {}
         (old,) = s.conn.execute("SELECT record FROM history").fetchall()
         record = json.loads(old[0])
-        assert record["diagnoses"] == '["Psoriasis"]' and record["annotations"][1]["name"] == "Plaque"
+        assert record["diagnoses"] == ["Psoriasis"] and record["annotations"][1]["name"] == "Plaque"
 
 
 def test_invalid_file_fails_whole_ingest_or_is_skipped(tmp_path: Path) -> None:
