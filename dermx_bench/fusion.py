@@ -40,6 +40,8 @@ __all__ = [
     "fuse_levels",
     "coverage",
     "coverage_histogram",
+    "events",
+    "segments",
     "levels_to_coco",
 ]
 
@@ -118,35 +120,54 @@ def _size_of(masks: Sequence[RLE], size: tuple[int, int] | None) -> tuple[int, i
     return sizes.pop()
 
 
-def _segments(masks: Sequence[RLE], n_pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Piecewise-constant coverage over the column-major pixel index.
+def events(masks: Sequence[RLE], n_pixels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run boundaries of several masks as sorted events over the column-major pixel index.
 
-    Returns ``(bounds, cov)``: ``bounds`` int64 of shape (k + 1,) from 0 to ``n_pixels``,
-    ``cov`` int64 of shape (k,), the number of masks covering ``[bounds[j], bounds[j+1])``.
+    Returns ``(pos, delta, owner)`` int64 arrays: at ``pos`` the mask ``owner`` starts
+    (``delta`` = +1) or stops (-1) covering pixels. Sorted by position, starts before
+    stops at equal positions, so running sums never leave [0, len(masks)].
     """
-    pos: list[np.ndarray] = []
-    delta: list[np.ndarray] = []
-    for m in masks:
+    pos_l: list[np.ndarray] = []
+    delta_l: list[np.ndarray] = []
+    owner_l: list[np.ndarray] = []
+    for i, m in enumerate(masks):
         b = np.cumsum(rle_runs(m))
         if b.size and int(b[-1]) != n_pixels:
             raise ValueError(f"RLE runs cover {int(b[-1])} pixels, expected {n_pixels}")
         starts, stops = b[0:-1:2], b[1::2]
-        pos += [starts, stops]
-        delta += [np.ones(starts.size, np.int64), -np.ones(stops.size, np.int64)]
-    if not pos:
-        return np.array([0, n_pixels], np.int64), np.zeros(1, np.int64)
-    p = np.concatenate([np.array([0, n_pixels], np.int64), *pos])
-    d = np.concatenate([np.zeros(2, np.int64), *delta])
-    bounds, inv = np.unique(p, return_inverse=True)
-    cov = np.cumsum(np.bincount(inv, weights=d, minlength=bounds.size).astype(np.int64))[:-1]
-    return bounds, cov
+        pos_l += [starts, stops]
+        delta_l += [np.ones(starts.size, np.int64), np.full(stops.size, -1, np.int64)]
+        owner_l += [np.full(starts.size + stops.size, i, np.int64)]
+    if not pos_l:
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    pos = np.concatenate(pos_l)
+    delta = np.concatenate(delta_l)
+    owner = np.concatenate(owner_l)
+    order = np.argsort(pos * 2 + (delta < 0), kind="stable")
+    return pos[order], delta[order], owner[order]
 
 
-def _level_counts(bounds: np.ndarray, cov: np.ndarray, t: int) -> list[int]:
+def segments(masks: Sequence[RLE], n_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Piecewise-constant coverage ``n(x)`` over the column-major pixel index.
+
+    Returns ``(lengths, cov)`` int64 arrays: consecutive segments of positive length
+    covering 0 .. ``n_pixels`` and the number of masks covering each.
+    """
+    pos, delta, _ = events(masks, n_pixels)
+    bounds = np.concatenate(([0], pos, [n_pixels]))
+    cov = np.concatenate(([0], np.cumsum(delta)))
+    lengths = np.diff(bounds)
+    keep = lengths > 0
+    return lengths[keep], cov[keep]
+
+
+def _level_counts(lengths: np.ndarray, cov: np.ndarray, t: int) -> list[int]:
     """Uncompressed COCO counts of the level set ``n >= t``."""
     flag = cov >= t
+    ends = np.cumsum(lengths)
     change = np.flatnonzero(flag[1:] != flag[:-1]) + 1
-    edges = np.concatenate(([0], bounds[change], [bounds[-1]]))
+    edges = np.concatenate(([0], ends[change - 1], ends[-1:]))
     runs = np.diff(edges)
     if flag[0]:
         runs = np.concatenate(([0], runs))
@@ -156,15 +177,15 @@ def _level_counts(bounds: np.ndarray, cov: np.ndarray, t: int) -> list[int]:
 def coverage_histogram(masks: Sequence[RLE], size: tuple[int, int] | None = None) -> np.ndarray:
     """Number of pixels covered by exactly ``i`` masks, for i = 0 .. len(masks). int64."""
     h, w = _size_of(masks, size)
-    bounds, cov = _segments(masks, h * w)
-    return np.bincount(cov, weights=np.diff(bounds), minlength=len(masks) + 1).astype(np.int64)
+    lengths, cov = segments(masks, h * w)
+    return np.bincount(cov, weights=lengths, minlength=len(masks) + 1).astype(np.int64)
 
 
 def coverage(masks: Sequence[RLE], size: tuple[int, int] | None = None) -> np.ndarray:
     """``n(x)``: the number of masks covering each pixel, uint16 (height, width)."""
     h, w = _size_of(masks, size)
-    bounds, cov = _segments(masks, h * w)
-    flat = np.repeat(cov.astype(np.uint16), np.diff(bounds))
+    lengths, cov = segments(masks, h * w)
+    flat = np.repeat(cov.astype(np.uint16), lengths)
     return np.ascontiguousarray(flat.reshape(w, h).T)
 
 
@@ -192,12 +213,10 @@ def fuse(
     _check(masks, n_counting)
     h, w = _size_of(masks, size)
     thresholds, den = spec.thresholds(len(masks), n_counting)
-    bounds, cov = _segments(masks, h * w)
-    count = np.zeros(cov.shape, np.int64)
-    for t in thresholds:
-        count += cov >= t
+    lengths, cov = segments(masks, h * w)
+    count = np.searchsorted(np.asarray(sorted(thresholds), np.int64), cov, side="right")
     values = (count / den).astype(np.float32)
-    flat = np.repeat(values, np.diff(bounds))
+    flat = np.repeat(values, lengths)
     return np.ascontiguousarray(flat.reshape(w, h).T)
 
 
@@ -223,8 +242,8 @@ class FuzzyRLE:
         """The fused value on ``levels[j]`` minus ``levels[j + 1]``: (j + 1) / denominator."""
         return (j + 1) / self.denominator
 
-    def to_array(self) -> np.ndarray:
-        """Decode to the float32 (height, width) map ``fuse`` returns."""
+    def level_counts(self) -> np.ndarray:
+        """Number of level sets containing each pixel: int64 (height, width) in 0 .. len(levels)."""
         h, w = self.size
         diff = np.zeros(h * w + 1, np.int64)
         for lv in self.levels:
@@ -232,8 +251,17 @@ class FuzzyRLE:
             diff[b[0:-1:2]] += 1  # run starts are distinct within one mask
             diff[b[1::2]] -= 1
         count = np.cumsum(diff[:-1])
-        values = (count / self.denominator).astype(np.float32)
-        return np.ascontiguousarray(values.reshape(w, h).T)
+        return np.ascontiguousarray(count.reshape(w, h).T)
+
+    def to_array(self) -> np.ndarray:
+        """Decode to the float32 (height, width) map ``fuse`` returns."""
+        return (self.level_counts() / self.denominator).astype(np.float32)
+
+    def to_uint8(self) -> np.ndarray:
+        """8-bit (height, width) image of the map: round(255 * value), halves rounded up,
+        computed exactly from the integer level counts."""
+        count = self.level_counts()
+        return ((510 * count + self.denominator) // (2 * self.denominator)).astype(np.uint8)
 
     def areas(self) -> list[int]:
         """Pixel count of each level set."""
@@ -267,8 +295,8 @@ def fuse_levels(
     _check(masks, n_counting)
     h, w = _size_of(masks, size)
     thresholds, den = spec.thresholds(len(masks), n_counting)
-    bounds, cov = _segments(masks, h * w)
-    levels = [_compress(_level_counts(bounds, cov, t), h, w) for t in thresholds]
+    lengths, cov = segments(masks, h * w)
+    levels = [_compress(_level_counts(lengths, cov, t), h, w) for t in thresholds]
     return FuzzyRLE((h, w), rule, n_counting, len(masks), thresholds, den, levels)
 
 

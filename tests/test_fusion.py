@@ -150,3 +150,13 @@ def test_identical_raters_fuse_to_that_rater(case: tuple[int, int, list[np.ndarr
     for rule in list_fusion_rules():
         np.testing.assert_array_equal(fuse(rl, k, rule), m.astype(np.float32))
         np.testing.assert_array_equal(fuse_levels(rl, k, rule).to_array(), m.astype(np.float32))
+
+
+def test_levels_are_canonical_rles_and_uint8() -> None:
+    fz = fuse_levels(MASKS, 6, "fuzzy")
+    for lv in fz.levels:
+        assert lv == R.encode(R.decode(lv))  # same string pycocotools would write
+    # values 3/6, 2/6, 1/6 -> round(255 * v), halves up: 128, 85, 43
+    np.testing.assert_array_equal(fz.to_uint8(), [[128, 85, 43], [43, 0, 0]])
+    assert fz.to_uint8().dtype == np.uint8
+    np.testing.assert_array_equal(fuse_levels(MASKS, 3, "any").to_uint8(), [[255, 255, 255], [255, 0, 0]])

@@ -1,7 +1,142 @@
-"""Commands: (to be written)."""
+"""Commands of the human baseline: ``fuse`` (consensus maps) and ``agreement`` (inter-rater tables)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from dermx_bench.cli.common import progress, store_option
+
+_TABLE_CHOICES = ["diagnosis-gold", "diagnosis-pairwise", "presence", "localisation", "fleiss",
+                  "leave-one-out", "all"]
+_MULTI = ["drop", "alphabetical", "first"]
+
+
+def _multi_option(help_text: str) -> Any:
+    return click.option("--multi-diagnosis", type=click.Choice(_MULTI), default=None, help=help_text)
+
+
+@click.command()
+@store_option
+@click.option("--rule", default="fuzzy", show_default=True,
+              help="Fusion rule: any, full, majority, fuzzy (n/|R|) or fuzzy_relative (n/|D|).")
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--coco", "coco_path", type=click.Path(dir_okay=False),
+              help="Also write the fused maps as nested level sets in COCO RLE to this JSON file.")
+@_multi_option("Evaluations with several diagnoses: drop (default), alphabetical or first (METHODS §3).")
+@click.option("--release", default=None, help="Only evaluations of this release.")
+def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_diagnosis: str | None,
+         release: str | None) -> None:
+    """Fuse the counting raters' masks of every image and characteristic into OUTDIR.
+
+    Writes one 8-bit greyscale PNG per image and characteristic drawn (plus the union
+    of all characteristics), value = round(255 x fused fraction), named
+    <rule>_<image>_<Characteristic>.png. Files are written to a temporary folder and
+    moved into OUTDIR only when all succeeded.
+    """
+    import json
+
+    from PIL import Image
+
+    from dermx_bench.fusion import get_fusion_rule, levels_to_coco
+    from dermx_bench.references import load_references
+    from dermx_bench.store import Store
+
+    get_fusion_rule(rule)  # unknown rule: fail before reading anything
+    out = Path(outdir)
+    with Store.open(store_path) as store:
+        file_names = {im.name: im.file_name or im.name for im in store.images()}
+        refs = load_references(store, multi_diagnosis or "drop", release)  # type: ignore[arg-type]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        fused = []
+        written = 0
+        with progress(len(refs), f"fusing ({rule})") as bar:
+            for ref in refs:
+                for name in ref.masks:
+                    levels = ref.fuse_levels(name, rule)
+                    fused.append((ref.image, name, levels))
+                    Image.fromarray(levels.to_uint8(), mode="L").save(tmp / f"{rule}_{ref.image}_{name}.png")
+                    written += 1
+                bar.update(1)
+        coco_tmp = None
+        if coco_path is not None:
+            Path(coco_path).parent.mkdir(parents=True, exist_ok=True)
+            fd, name_tmp = tempfile.mkstemp(prefix=".coco-", suffix=".json.tmp", dir=Path(coco_path).parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(levels_to_coco(fused, file_names), fh)
+            coco_tmp = Path(name_tmp)
+        # everything is written: move it into place
+        if out.exists():
+            for f in tmp.iterdir():
+                os.replace(f, out / f.name)
+        else:
+            os.replace(tmp, out)
+        if coco_tmp is not None and coco_path is not None:
+            os.replace(coco_tmp, coco_path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        for stale in Path(coco_path).parent.glob(".coco-*.json.tmp") if coco_path else []:
+            stale.unlink(missing_ok=True)
+    click.echo(f"wrote {written} PNG(s) for {len(refs)} image(s) to {out}"
+               + (f" and level sets to {coco_path}" if coco_path else ""))
+
+
+@click.command()
+@store_option
+@click.option("--table", type=click.Choice(_TABLE_CHOICES), default=None,
+              help="Which table; 'all' for every table [default: all, or none with --save].")
+@_multi_option("Evaluations with several diagnoses [default: the published convention of each table: "
+               "alphabetical for diagnosis and presence, drop for localisation, fleiss, leave-one-out].")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "md"]), default="table",
+              show_default=True,
+              help="csv/json: unrounded; table/md: two decimals. '--table all --format md' is the "
+                   "reproduction report with the counts each table rests on.")
+@click.option("--release", default=None, help="Only evaluations of this release.")
+@click.option("--save", is_flag=True,
+              help="Compute every table with the published conventions and save them, with the store's "
+                   "content hash, as the baseline that scoring and the leaderboard use.")
+def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, fmt: str, release: str | None,
+              save: bool) -> None:
+    """Inter-rater agreement of the dermatologists (METHODS §6): the human baseline.
+
+    \b
+    Tables: diagnosis-gold, diagnosis-pairwise, presence, localisation, fleiss, leave-one-out.
+    Examples:
+      dermx-bench agreement --store dermx.db --table localisation --format csv
+      dermx-bench agreement --store dermx.db --table all --format md > report.md
+      dermx-bench agreement --store dermx.db --save
+    """
+    from dermx_bench.agreement import TABLES, compute_tables, render, save_baselines
+    from dermx_bench.store import Store
+
+    if table is None and not save:
+        table = "all"
+    tables = list(TABLES) if table == "all" else ([table] if table else [])
+    if fmt == "csv" and len(tables) > 1:
+        raise click.UsageError("the csv format holds one table; choose one with --table")
+    if save and multi_diagnosis is not None:
+        raise click.UsageError("--save always uses the published conventions; leave out --multi-diagnosis")
+    with Store.open(store_path) as store:
+        if save:
+            with progress(None, "saving baselines") as bar:
+                doc = save_baselines(store, datetime.now(UTC).isoformat(timespec="seconds"), release=release,
+                                     on_image=lambda: bar.update(1))
+            click.echo(f"saved {len(TABLES)} agreement tables and the baseline to {store_path} "
+                       f"(store hash {doc['store_hash'][:12]})", err=bool(tables))
+        if tables:
+            with progress(None, "agreement") as bar:
+                result = compute_tables(store, tables, multi_diagnosis,  # type: ignore[arg-type]
+                                        release=release, on_image=lambda: bar.update(1))
+            click.echo(render(result, fmt, store_hash=store.content_hash()))
+
+
+COMMANDS: list[click.Command] = [fuse, agreement]
