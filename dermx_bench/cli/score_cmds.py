@@ -1,7 +1,145 @@
-"""Commands: (to be written)."""
+"""Commands: ``score`` (a submission's explanation maps against the dermatologists) and ``synth-images``."""
 
 from __future__ import annotations
 
+import sys
+import time
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from dermx_bench.cli.common import emit_json, json_option, progress, store_option
+
+CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam")
+
+
+@click.command("score")
+@click.argument("submission", type=click.Path(file_okay=True, dir_okay=True))
+@store_option
+@click.option("--images", "images_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder of the photographs, matched to the store's images by file stem.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run folder to write (must be new or empty, unless --resume).")
+@click.option("--method", default="gradcam", show_default=True, type=click.Choice(CAM_METHODS),
+              help="Explanation method (pytorch-grad-cam).")
+@click.option("--target", default="gold", show_default=True, type=click.Choice(["gold", "predicted"]),
+              help="Explain the gold diagnosis or the model's predicted one.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
+              help="Where the model runs (auto: cuda when available).")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--resume", is_flag=True, help="Finish an interrupted run in --out (same inputs and options).")
+@click.option("--trust-code", is_flag=True,
+              help="Allow a submission's entry_point to run Python code from its folder.")
+@click.option("--skip-missing", is_flag=True,
+              help="Score the images whose photographs are usable and report how many were skipped.")
+@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Bootstrap resamples for the 95% intervals.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
+@json_option
+def score(
+    submission: str, store_path: str, images_dir: str, out_dir: str, method: str, target: str, device: str,
+    batch_size: int, resume: bool, trust_code: bool, skip_missing: bool, n_boot: int, seed: int, as_json: bool,
+) -> None:
+    """Score SUBMISSION's explanation maps against the DermX dermatologists.
+
+    SUBMISSION is a folder with submission.toml (or .json) and its weights. Everything
+    (submission, store and saved inter-rater baseline, photographs, output folder) is
+    checked before any model work. The run folder gets scores.csv, predictions.csv,
+    summary.json, summary.md, entry.json and overlays/. An interrupted run is finished
+    with --resume; the result is identical to an uninterrupted run.
+
+    \b
+    Example:
+      dermx-bench score my_model/ --store dermx.db --images photos/ --out runs/my_model
+    """
+    from dermx_bench.run import ScoreOptions, score_run
+
+    opts = ScoreOptions(method=method, target=target, device=device, batch_size=batch_size,
+                        skip_missing=skip_missing, trust_code=trust_code, n_boot=n_boot, seed=seed)
+    bar: Any = None
+    t0 = time.perf_counter()
+    counted = {"n": 0}
+
+    def on_plan(total: int, done: int) -> None:
+        nonlocal bar
+        bar = progress(total, "scoring images", disable=not sys.stderr.isatty())
+        bar.update(done)
+
+    def on_batch(n: int) -> None:
+        counted["n"] += n
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        summary = score_run(submission, store_path, images_dir, out_dir, opts, resume=resume,
+                            on_batch=on_batch, on_plan=on_plan)
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t0
+    if as_json:
+        emit_json({"out": out_dir, "seconds": round(elapsed, 2), "images_this_call": counted["n"],
+                   "summary": summary})
+        return
+    loc = summary["localisation"]
+    union = loc.get("union")
+    click.echo(f"Scored {summary['n_images']} images with {summary['method']} ({summary['target']} target) "
+               f"in {elapsed:.1f} s -> {out_dir}")
+    if summary["skipped_photographs"]["n"]:
+        click.echo(f"Skipped {summary['skipped_photographs']['n']} image(s) whose photographs are not usable "
+                   f"({', '.join(f'{v} {k}' for k, v in summary['skipped_photographs']['by_problem'].items())})")
+    if summary["excluded_images"]["n"]:
+        click.echo(f"Excluded {summary['excluded_images']['n']} image(s) without a gold diagnosis among the "
+                   "model's classes")
+    click.echo(f"All-zero maps: {summary['all_zero_maps']['n']}")
+    if union:
+        def cell(block: dict[str, Any], m: str) -> str:
+            v = block[m]["mean"]
+            return "–" if v is None else f"{v:.3f}"
+
+        base = union["baseline"]
+        click.echo("Union of characteristics (per rater | vs fusion | dermatologists):")
+        for m in ("f1", "sensitivity", "specificity"):
+            b = base.get(m) or {}
+            bv = b.get("mean")
+            click.echo(f"  {m:<12} {cell(union['per_rater'], m)} | {cell(union['fusion'], m)} | "
+                       f"{'–' if bv is None else f'{bv:.3f}'}")
+    dx = summary["diagnosis"]
+    click.echo(f"Diagnosis: accuracy {dx['accuracy']:.3f}, macro F1 {dx['macro_f1']:.3f}")
+    click.echo(f"Details: {out_dir}/summary.md")
+
+
+@click.command("synth-images")
+@store_option
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--marker", is_flag=True, help="Add a spurious marker whose place and colour encode the diagnosis.")
+@click.option("--format", "fmt", default="png", show_default=True, type=click.Choice(["png", "jpeg"]))
+@json_option
+def synth_images(store_path: str, outdir: str, seed: int, marker: bool, fmt: str, as_json: bool) -> None:
+    """Write synthetic photographs for the store's images into OUTDIR.
+
+    Skin-toned background at each image's annotated size, lesion-like texture (by gold
+    diagnosis) inside the union of the counting dermatologists' masks, and with
+    --marker a spurious marker correlated with the diagnosis. Lets the harness run end
+    to end without the real photographs.
+    """
+    from dermx_bench.store import Store
+    from dermx_bench.synth_images import write_store_images
+
+    with Store.open(store_path) as st:
+        total = len(st.images())
+    bar = progress(total, "synthetic photographs", disable=not sys.stderr.isatty())
+    try:
+        report = write_store_images(store_path, outdir, seed=seed, marker=marker, fmt=fmt,
+                                    on_image=lambda: bar.update(1))
+    finally:
+        bar.close()
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(f"Wrote {report.written} photographs to {outdir} ({report.with_lesions} with lesions"
+               f"{f', {report.with_marker} with a marker' if marker else ''}; seed {seed})")
+
+
+COMMANDS: list[click.Command] = [score, synth_images]
