@@ -374,7 +374,8 @@ def localisation_pairs(refs: Sequence[ImageReference], on_image: OnImage = None)
 
 def localisation_pairs_decoded(refs: Sequence[ImageReference], on_image: OnImage = None) -> pd.DataFrame:
     """Reference implementation of :func:`localisation_pairs`: decode both masks of every
-    pair to full-resolution arrays and score them with :func:`metrics.fuzzy_scores`."""
+    pair to full-resolution uint8 arrays and take the sums of METHODS §4 with numpy
+    (Σ min, Σ A, Σ S, N - Σ max, N - Σ S; exact integers), then :func:`scores_from_sums`."""
     recs: list[dict[str, Any]] = []
     for ref in refs:
         if len(ref.raters) >= 2:
@@ -384,7 +385,12 @@ def localisation_pairs_decoded(refs: Sequence[ImageReference], on_image: OnImage
                 for a, s in _pair_iter(ref, drawn):
                     ma = rle.decode(drawn[a]) if a in drawn else np.zeros(ref.size, np.uint8)
                     ms = rle.decode(drawn[s]) if s in drawn else np.zeros(ref.size, np.uint8)
-                    sc = fuzzy_scores(ma, ms)
+                    n = ma.size
+                    sum_s = int(ms.sum(dtype=np.int64))
+                    sc = scores_from_sums(
+                        float(np.minimum(ma, ms).sum(dtype=np.int64)), float(ma.sum(dtype=np.int64)),
+                        float(sum_s), float(n - np.maximum(ma, ms).sum(dtype=np.int64)), float(n - sum_s),
+                    )
                     recs.append({"image": ref.image, "name": name, "rater": a, "reference": s,
                                  "f1": _nan(sc.f1), "sensitivity": _nan(sc.sensitivity),
                                  "specificity": _nan(sc.specificity)})

@@ -242,26 +242,27 @@ class FuzzyRLE:
         """The fused value on ``levels[j]`` minus ``levels[j + 1]``: (j + 1) / denominator."""
         return (j + 1) / self.denominator
 
+    def _per_pixel(self, values_of_count: np.ndarray) -> np.ndarray:
+        """Lay ``values_of_count[count]`` out as a (height, width) image, one value per segment."""
+        h, w = self.size
+        lengths, cov = segments(self.levels, h * w)
+        flat = np.repeat(values_of_count[cov], lengths)
+        return np.ascontiguousarray(flat.reshape(w, h).T)
+
     def level_counts(self) -> np.ndarray:
         """Number of level sets containing each pixel: int64 (height, width) in 0 .. len(levels)."""
-        h, w = self.size
-        diff = np.zeros(h * w + 1, np.int64)
-        for lv in self.levels:
-            b = np.cumsum(rle_runs(lv))
-            diff[b[0:-1:2]] += 1  # run starts are distinct within one mask
-            diff[b[1::2]] -= 1
-        count = np.cumsum(diff[:-1])
-        return np.ascontiguousarray(count.reshape(w, h).T)
+        return self._per_pixel(np.arange(len(self.levels) + 1, dtype=np.int64))
 
     def to_array(self) -> np.ndarray:
         """Decode to the float32 (height, width) map ``fuse`` returns."""
-        return (self.level_counts() / self.denominator).astype(np.float32)
+        counts = np.arange(len(self.levels) + 1, dtype=np.int64)
+        return self._per_pixel((counts / self.denominator).astype(np.float32))
 
     def to_uint8(self) -> np.ndarray:
         """8-bit (height, width) image of the map: round(255 * value), halves rounded up,
         computed exactly from the integer level counts."""
-        count = self.level_counts()
-        return ((510 * count + self.denominator) // (2 * self.denominator)).astype(np.uint8)
+        counts = np.arange(len(self.levels) + 1, dtype=np.int64)
+        return self._per_pixel(((510 * counts + self.denominator) // (2 * self.denominator)).astype(np.uint8))
 
     def areas(self) -> list[int]:
         """Pixel count of each level set."""

@@ -425,3 +425,19 @@ def test_v1_leave_one_out_and_fleiss_match_decoded_subset(v1_store: Path) -> Non
         hist = np.bincount(np.asarray(n).ravel(), minlength=len(ref.raters) + 1)
         expected = fleiss_kappa_from_histogram(hist)
         assert (expected is None and math.isnan(rec.kappa)) or rec.kappa == pytest.approx(expected)
+
+
+def test_decoded_reference_equals_fuzzy_scores(tiny_store: Path) -> None:
+    from dermx_bench.metrics import fuzzy_scores
+
+    with Store.open(tiny_store) as store:
+        refs = load_references(store)
+    pairs = localisation_pairs_decoded(refs)
+    ref = refs[0]
+    for rec in pairs.itertuples():
+        drawn = ref.masks[rec.name]
+        a = R.decode(drawn[rec.rater]) if rec.rater in drawn else np.zeros(ref.size, np.uint8)
+        s = R.decode(drawn[rec.reference]) if rec.reference in drawn else np.zeros(ref.size, np.uint8)
+        sc = fuzzy_scores(a.astype(float), s.astype(float))
+        for got, exp in ((rec.f1, sc.f1), (rec.sensitivity, sc.sensitivity), (rec.specificity, sc.specificity)):
+            assert (math.isnan(got) and exp is None) or got == exp

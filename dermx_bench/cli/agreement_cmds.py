@@ -55,6 +55,9 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
         refs = load_references(store, multi_diagnosis or "drop", release)  # type: ignore[arg-type]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result should not be
     try:
         fused = []
         written = 0
@@ -63,7 +66,8 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
                 for name in ref.masks:
                     levels = ref.fuse_levels(name, rule)
                     fused.append((ref.image, name, levels))
-                    Image.fromarray(levels.to_uint8(), mode="L").save(tmp / f"{rule}_{ref.image}_{name}.png")
+                    Image.fromarray(levels.to_uint8()).save(
+                        tmp / f"{rule}_{ref.image}_{name}.png", compress_level=1)
                     written += 1
                 bar.update(1)
         coco_tmp = None
@@ -73,6 +77,7 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(levels_to_coco(fused, file_names), fh)
             coco_tmp = Path(name_tmp)
+            os.chmod(coco_tmp, 0o666 & ~umask)
         # everything is written: move it into place
         if out.exists():
             for f in tmp.iterdir():
