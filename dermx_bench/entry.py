@@ -350,13 +350,16 @@ def _errors_to_input_error(file: object, exc: ValidationError) -> InputError:
     errors = exc.errors(include_url=False)
     first = errors[0]
     where = _where(first["loc"])
-    what = first["msg"]
+    what = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         what = "required field is missing"
     elif first["type"] == "extra_forbidden":
         what = "unknown field (not part of entry schema version 1)"
     if len(errors) > 1:
-        rest = "; ".join(f"{_where(e['loc']) or '(entry)'}: {e['msg']}" for e in errors[1:6])
+        rest = "; ".join(
+            f"{_where(e['loc']) or '(entry)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in errors[1:6]
+        )
         more = f" and {len(errors) - 6} more" if len(errors) > 6 else ""
         what += f" (also: {rest}{more})"
     return InputError(file, where or "(entry)", what)

@@ -1,8 +1,10 @@
 """Test helper: fabricate consistent scoring runs (entry.json + scores.csv + overlays).
 
-``make_run(root, name, quality=...)`` writes a run folder whose entry's localisation
-aggregates are exactly what ``AGGREGATE`` computes from its scores.csv, so
-``leaderboard.add_run(run, lb, aggregate=AGGREGATE)`` accepts it.
+``make_run(root, name, quality=...)`` writes a run folder in the harness's format: a
+``scores.csv`` with the harness's columns (``rater:<name>`` and ``fusion:fuzzy``
+references, some undefined values) and an ``entry.json`` whose localisation and
+per-image union figures come from the harness's own :mod:`dermx_bench.aggregate` run on
+that file, so ``leaderboard.add_run`` accepts it unless a test edits something.
 """
 
 from __future__ import annotations
@@ -15,56 +17,34 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from dermx_bench.aggregate import aggregate_scores, per_image_union, with_baseline
+from dermx_bench.scoring import SCORE_COLUMNS, fusion_reference, rater_reference
+
 CHARS = ["Plaque", "Scale", "Papule"]
 RATERS = ["rater1", "rater2", "rater3"]
 DISEASES = ["Psoriasis", "Acne", "Vitiligo"]
 HASH = "ab" * 32
 
 
-def _stat(values: list[float], seed: int, n_boot: int) -> dict[str, Any]:
-    v = np.array([x for x in values if x is not None and not np.isnan(x)], dtype=float)
-    n = int(v.size)
-    if n == 0:
-        return {"mean": None, "std": None, "ci_low": None, "ci_high": None, "n": 0}
-    mean = float(v.mean())
-    std = float(v.std(ddof=1)) if n > 1 else None
-    rng = np.random.default_rng(seed)
-    boots = v[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return {"mean": mean, "std": std, "ci_low": float(lo), "ci_high": float(hi), "n": n}
-
-
-def fake_aggregate(df: pd.DataFrame, seed: int, n_boot: int) -> dict[str, Any]:
-    """A stand-in for the harness's aggregate_scores over this fixture's scores.csv."""
-    out: dict[str, Any] = {}
-    for char, sub in df.groupby("characteristic", sort=True):
-        raters = sub[sub["reference"] != "fusion"].groupby("image")[["f1", "sensitivity", "specificity"]].mean()
-        fusion = sub[sub["reference"] == "fusion"].set_index("image")
-        out[str(char)] = {
-            "n_images": int(sub["image"].nunique()),
-            "per_rater": {m: _stat(list(raters[m]), seed, n_boot) for m in ("f1", "sensitivity", "specificity")},
-            "fusion": {m: _stat(list(fusion[m]), seed, n_boot) for m in ("f1", "sensitivity", "specificity")},
-        }
-    return out
-
-
-AGGREGATE = fake_aggregate
-
-
 def fake_scores(n_images: int, quality: float, seed: int, prefix: str = "img") -> pd.DataFrame:
+    """A scores table: every image x characteristic (and union) x (raters who drew it + fusion)."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n_images):
         image = f"{prefix}{i:03d}"
+        zero = i == 0  # one all-zero map
+        drew = [r for r in RATERS if rng.random() < 0.8] or RATERS[:1]
         for char in [*CHARS, "union"]:
-            for ref in [*RATERS, "fusion"]:
-                f1 = float(np.clip(quality + rng.normal(0, 0.1), 0, 1))
+            for ref in [*(rater_reference(r) for r in drew), fusion_reference()]:
+                f1 = 0.0 if zero else float(np.clip(quality + rng.normal(0, 0.1), 0, 1))
+                spec = None if rng.random() < 0.05 else float(np.clip(0.9 - 0.1 * rng.random(), 0, 1))
                 rows.append({
                     "image": image, "characteristic": char, "reference": ref, "f1": f1,
-                    "sensitivity": float(np.clip(f1 + 0.1, 0, 1)),
-                    "specificity": float(np.clip(0.9 - 0.1 * rng.random(), 0, 1)),
+                    "sensitivity": float(np.clip(f1 + 0.1, 0, 1)) if not zero else 0.0,
+                    "specificity": spec, "map_sum": 0.0 if zero else 100.0 * f1,
+                    "reference_sum": 120.0, "all_zero": zero,
                 })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
 def _baseline_stat(mean: float) -> dict[str, Any]:
@@ -87,19 +67,14 @@ def make_entry(
     options: dict[str, str] | None = None,
     n_boot: int = 50,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A schema-valid entry dict and the scores it was aggregated from."""
-    scores = fake_scores(n_images, quality, seed)
-    loc = AGGREGATE(scores, seed, n_boot)
+    """A schema-valid entry dict and the scores it was aggregated from (harness aggregate)."""
+    import io
+
+    buf = io.StringIO()
+    fake_scores(n_images, quality, seed).to_csv(buf, index=False)
+    scores = pd.read_csv(io.StringIO(buf.getvalue()))  # exactly what add_run will read
     hb = human_baseline()
-    for char, block in loc.items():
-        block["baseline"] = hb["localisation"][char]
-        vs = {}
-        for m in ("f1", "sensitivity", "specificity"):
-            a, b = block["per_rater"][m]["mean"], block["baseline"][m]["mean"]
-            vs[m] = {"difference": a - b, "ratio": a / b}
-        block["vs_baseline"] = vs
-    union = scores[(scores["characteristic"] == "union") & (scores["reference"] != "fusion")]
-    per_image = union.groupby("image")[["f1", "sensitivity", "specificity"]].mean()
+    loc = with_baseline(aggregate_scores(scores, seed, n_boot), hb["localisation"])
     entry = {
         "schema_version": 1,
         "name": name,
@@ -122,8 +97,7 @@ def make_entry(
         "n_images": n_images,
         "n_all_zero_maps": 1,
         "localisation": loc,
-        "per_image_union": {img: {m: float(r[m]) for m in ("f1", "sensitivity", "specificity")}
-                            for img, r in per_image.iterrows()},
+        "per_image_union": per_image_union(scores),
         "diagnosis": {
             "accuracy": 0.7, "macro_f1": 0.65,
             "per_class": {d: {"f1": 0.6, "sensitivity": 0.7, "specificity": 0.8, "n": 4} for d in DISEASES},
@@ -140,9 +114,9 @@ def write_png(path: Path, color: tuple[int, int, int] = (200, 80, 80)) -> None:
 
 
 def make_run(root: Path, name: str, *, overlays: int = 1, **kw: Any) -> Path:
-    """Write a run folder ``root/<n>`` (entry.json, scores.csv, overlays/*.png)."""
+    """Write a run folder ``root/run-<k>`` (entry.json, scores.csv, overlays/*.png)."""
     entry, scores = make_entry(name, **kw)
-    run = root / f"run-{abs(hash(name)) % 10**8}-{len(list(root.glob('run-*'))) if root.exists() else 0}"
+    run = root / f"run-{len(list(root.glob('run-*'))) if root.exists() else 0}"
     run.mkdir(parents=True)
     (run / "entry.json").write_text(json.dumps(entry, indent=2), encoding="utf-8")
     scores.to_csv(run / "scores.csv", index=False)

@@ -22,18 +22,11 @@ from dermx_bench.leaderboard import (
     publish,
     validate,
 )
-from dermx_bench.leaderboard import entries as lb_entries
 from dermx_bench.leaderboard.ranking import paired_bootstrap, rank_entries
 from dermx_bench.leaderboard.tables import HUMAN_NAME, latex_escape, md_escape
-from tests.lb_fixture import AGGREGATE, edit_entry, make_entry, make_run
+from tests.lb_fixture import edit_entry, make_entry, make_run
 
 EVIL = 'Evil <script>alert("x")</script> & co_100% #1'
-
-
-@pytest.fixture(autouse=True)
-def _aggregator(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Use the fixture's aggregation wherever the library would import the harness's."""
-    monkeypatch.setattr(lb_entries, "default_aggregator", lambda: AGGREGATE)
 
 
 @pytest.fixture
@@ -95,6 +88,35 @@ def test_any_hand_edit_of_reproducible_figures_is_refused(tmp_path: Path, edit) 
     edit_entry(run, edit)
     with pytest.raises(InputError, match="scores.csv"):
         add_run(run, tmp_path / "lb")
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d["per_image_union"]["img003"].update(f1=1.0), "per_image_union.img003.f1"),
+        (lambda d: d["per_image_union"].pop("img004"), "per_image_union.img004: missing"),
+        (lambda d: d["per_image_union"].update(ghost=d["per_image_union"].pop("img005")),
+         "per_image_union: entry has 1 key(s) scores.csv lacks: ghost"),
+        (lambda d: d["localisation"]["Scale"]["vs_baseline"]["f1"].update(difference=0.4),
+         "localisation.Scale.vs_baseline.f1.difference"),
+        (lambda d: d["localisation"]["union"]["vs_baseline"]["sensitivity"].update(ratio=None),
+         "localisation.union.vs_baseline.sensitivity.ratio"),
+    ],
+)
+def test_per_image_and_baseline_comparisons_are_checked(tmp_path: Path, edit, needle: str) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    edit_entry(run, edit)
+    with pytest.raises(InputError) as info:
+        add_run(run, tmp_path / "lb")
+    assert needle in info.value.what and "edited by hand" in info.value.what
+
+
+def test_scores_without_the_harness_columns(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "m")
+    (run / "scores.csv").write_text("image,characteristic,f1\na,union,0.5\n")
+    with pytest.raises(InputError) as info:
+        add_run(run, tmp_path / "lb")
+    assert info.value.file == str(run / "scores.csv") and "lacks column" in info.value.what
 
 
 def test_rounding_noise_within_tolerance_is_accepted(tmp_path: Path) -> None:
@@ -516,3 +538,49 @@ def test_baselines_must_agree_within_one_store(board: Path) -> None:
         validate(board, recheck=False)
     text = str(info.value)
     assert "localisation.Plaque.baseline differs" in text and "human_baseline differs" in text
+
+
+# -- against real scoring runs ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_scoring_runs_round_trip(tmp_path: Path) -> None:
+    """The harness's own runs (built-in sample, two tiny random models) are accepted as is,
+    ranked, published in every format; a hand edit of a real entry is refused."""
+    from tests.conftest import SAMPLE
+    from tests.harness_util import make_submission
+
+    runner = CliRunner()
+
+    def ok(*args: str) -> str:
+        r = runner.invoke(main, list(args), catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return r.output
+
+    db = str(tmp_path / "s.db")
+    ok("ingest", str(SAMPLE / "annotations"), "--metadata", str(SAMPLE / "metadata.csv"), "--store", db)
+    ok("agreement", "--store", db, "--save")
+    ok("synth-images", str(tmp_path / "photos"), "--store", db)
+    lb = tmp_path / "lb"
+    names = ["tiny A", "<b>tiny</b> B & co_1"]
+    for i, name in enumerate(names):
+        sub = make_submission(tmp_path / f"sub{i}", seed=i, name=name)
+        run = tmp_path / f"run{i}"
+        ok("score", str(sub), "--store", db, "--images", str(tmp_path / "photos"), "--out", str(run),
+           "--device", "cpu", "--n-boot", "200")
+        ok("leaderboard", "add", str(run), "--dir", str(lb))
+    report = validate(lb)
+    assert sorted(report.rechecked) == sorted(names)
+    assert all(len(s.overlays) > 0 for s in report.entries)
+    md = publish(lb, "md", None, n_boot=200)
+    assert HUMAN_NAME in md and "&lt;b&gt;tiny&lt;/b&gt; B &amp; co\\_1" in md
+    _check_latex(publish(lb, "latex", None, n_boot=200))
+    rows = list(csv.DictReader(io.StringIO(publish(lb, "csv", None, n_boot=200))))
+    assert {r["name"] for r in rows} == {HUMAN_NAME, *names}
+    site = Path(publish(lb, "html", tmp_path / "site", n_boot=200))
+    assert len(list(site.glob("entries/*/overlays/*.png"))) == sum(len(s.overlays) for s in report.entries)
+
+    edit_entry(tmp_path / "run0", lambda d: d["localisation"]["union"]["per_rater"]["f1"].update(
+        mean=d["localisation"]["union"]["per_rater"]["f1"]["mean"] + 0.05))
+    r = runner.invoke(main, ["leaderboard", "add", str(tmp_path / "run0"), "--dir", str(lb), "--replace"])
+    assert r.exit_code == 1 and "edited by hand" in r.output

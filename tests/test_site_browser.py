@@ -17,7 +17,7 @@ import pytest
 
 from dermx_bench.leaderboard import add_run, publish
 from dermx_bench.leaderboard.tables import HUMAN_NAME
-from tests.lb_fixture import AGGREGATE, make_run
+from tests.lb_fixture import make_run
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +69,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("site")
     lb = root / "lb"
     for name, quality, seed in [("zeta honest", 0.6, 1), (EVIL, 0.45, 2), ("alpha shortcut", 0.3, 3)]:
-        add_run(make_run(root / "runs", name, quality=quality, seed=seed), lb, aggregate=AGGREGATE)
+        add_run(make_run(root / "runs", name, quality=quality, seed=seed), lb)
     return Path(publish(lb, "html", root / "site", n_boot=200))
 
 

@@ -7,9 +7,11 @@ Layout of a leaderboard folder ``LB`` (default ``leaderboard/``)::
     LB/entries/<stem>/overlays/*.png     the run's overlay figures (shown on the site)
 
 ``<stem>`` is :func:`dermx_bench.entry.entry_file_stem` of the entry's display name.
-An entry is accepted only when its run's ``scores.csv`` reproduces its localisation
-aggregates (:func:`dermx_bench.aggregate.aggregate_scores`, absolute/relative tolerance
-1e-9): a figure edited by hand is refused, by ``add_run`` and again by ``validate``.
+An entry is accepted only when its run's ``scores.csv`` reproduces its figures (the
+harness's :func:`dermx_bench.aggregate.aggregate_scores` and ``per_image_union``, with
+the entry's bootstrap seed and size, absolute/relative tolerance 1e-9) and its
+``vs_baseline`` follows from its per-rater means and baselines: a figure edited by hand
+is refused, by ``add_run`` and again by ``validate``.
 Writes go to a temporary folder next to the target and are moved into place with
 ``os.replace``; a failed command leaves the leaderboard as it was.
 """
@@ -23,12 +25,13 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dermx_bench.entry import (
+    METRICS,
     UNION,
     Entry,
     dump_entry,
@@ -40,9 +43,6 @@ from dermx_bench.errors import DermxError, InputError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-Aggregator = Callable[["pd.DataFrame", int, int], dict[str, Any]]
-"""``aggregate(scores_df, seed, n_boot) -> localisation dict`` (the harness's aggregate)."""
 
 TOLERANCE = 1e-9
 """Absolute and relative tolerance when comparing recomputed aggregates with an entry."""
@@ -94,18 +94,6 @@ def _store_key(entry: Entry) -> tuple[str, str]:
 # -- reproducing aggregates ---------------------------------------------------------------
 
 
-def default_aggregator() -> Aggregator:
-    """The harness's ``dermx_bench.aggregate.aggregate_scores`` (imported on demand)."""
-    try:
-        from dermx_bench.aggregate import aggregate_scores
-    except ImportError as exc:
-        raise DermxError(
-            f"cannot check an entry's figures: dermx_bench.aggregate is not available ({exc})"
-        ) from None
-    agg: Aggregator = aggregate_scores
-    return agg
-
-
 def _number(v: Any) -> float | None:
     """A JSON/NumPy number as float, NaN as None (undefined)."""
     if v is None:
@@ -131,23 +119,29 @@ def compare_aggregates(
 
     Walks ``recomputed``: every field it has must be in ``stated`` with the same value
     (numbers within ``tol`` absolute or relative; NaN and null both mean undefined).
-    Fields only ``stated`` has (e.g. saved baselines scores.csv cannot reproduce) are not
-    compared. At the top level the set of characteristics must be the same.
+    Fields only ``stated`` has below the top level (e.g. saved baselines, which
+    scores.csv cannot reproduce) are not compared here. At the top level (characteristics,
+    or images) both must have the same keys.
     Returns one line per difference, ``path: entry says X, scores.csv gives Y``.
     """
+    return _compare(stated, recomputed, path, tol, top=True)
+
+
+def _compare(stated: Any, recomputed: Any, path: str, tol: float, top: bool = False) -> list[str]:
     out: list[str] = []
     if isinstance(recomputed, Mapping):
         if not isinstance(stated, Mapping):
             return [f"{path}: entry has {stated!r}, scores.csv gives an object"]
-        if path == "localisation":
+        if top:
             extra = sorted(set(stated) - set(recomputed))
             if extra:
-                out.append(f"{path}: entry has characteristics scores.csv lacks: {', '.join(extra)}")
+                shown = ", ".join(map(str, extra[:5])) + (" ..." if len(extra) > 5 else "")
+                out.append(f"{path}: entry has {len(extra)} key(s) scores.csv lacks: {shown}")
         for key, value in recomputed.items():
             if key not in stated:
                 out.append(f"{path}.{key}: missing in the entry, scores.csv gives {value!r}")
                 continue
-            out += compare_aggregates(stated[key], value, f"{path}.{key}", tol)
+            out += _compare(stated[key], value, f"{path}.{key}", tol)
         return out
     if recomputed is None or _is_number(recomputed):
         a = _number(stated) if (stated is None or _is_number(stated)) else stated
@@ -165,6 +159,36 @@ def compare_aggregates(
     return []
 
 
+def _close(a: float | None, b: float | None, tol: float = TOLERANCE) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+
+
+def baseline_problems(entry: Entry, tol: float = TOLERANCE) -> list[str]:
+    """Where ``vs_baseline`` does not follow from the per-rater mean and the baseline mean.
+
+    ``difference`` = per-rater mean − baseline mean and ``ratio`` = per-rater mean /
+    baseline mean (null when either is undefined, ratio also when the baseline mean is 0).
+    """
+    out: list[str] = []
+    for c, loc in entry.localisation.items():
+        for m in METRICS:
+            a = getattr(loc.per_rater, m).mean
+            base = getattr(loc.baseline, m)
+            b = None if base is None else base.mean
+            diff = None if a is None or b is None else a - b
+            ratio = None if a is None or b is None or b == 0 else a / b
+            vs = getattr(loc.vs_baseline, m)
+            if not _close(vs.difference, diff, tol):
+                out.append(f"localisation.{c}.vs_baseline.{m}.difference: entry says "
+                           f"{vs.difference!r}, per_rater and baseline give {diff!r}")
+            if not _close(vs.ratio, ratio, tol):
+                out.append(f"localisation.{c}.vs_baseline.{m}.ratio: entry says "
+                           f"{vs.ratio!r}, per_rater and baseline give {ratio!r}")
+    return out
+
+
 def _read_scores(path: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -177,24 +201,31 @@ def _read_scores(path: Path) -> pd.DataFrame:
 
 
 def check_reproduces(
-    entry_file: Path,
-    data: Mapping[str, Any],
-    entry: Entry,
-    scores_path: Path,
-    aggregate: Aggregator | None = None,
+    entry_file: Path, data: Mapping[str, Any], entry: Entry, scores_path: Path
 ) -> None:
-    """Raise InputError(entry_file, "localisation", ...) unless scores.csv gives the entry's figures."""
-    agg = aggregate if aggregate is not None else default_aggregator()
+    """Raise InputError(entry_file, field, ...) unless the entry's figures follow from its scores.
+
+    Recomputes, with the harness's :mod:`dermx_bench.aggregate` and the entry's bootstrap
+    seed and size, ``localisation`` (per characteristic and union: ``n_images``,
+    per-rater and fusion statistics) and ``per_image_union`` from ``scores_path``, and
+    checks ``vs_baseline`` against the per-rater means and the entry's baselines.
+    """
+    from dermx_bench.aggregate import aggregate_scores, per_image_union
+
     scores = _read_scores(scores_path)
     try:
-        recomputed = agg(scores, entry.bootstrap.seed, entry.bootstrap.n)
+        recomputed = aggregate_scores(scores, entry.bootstrap.seed, entry.bootstrap.n)
+        per_image = per_image_union(scores)
     except (KeyError, ValueError, TypeError) as exc:
-        raise InputError(scores_path, "", f"cannot aggregate the scores ({exc!r})") from None
-    diffs = compare_aggregates(data.get("localisation"), recomputed)
+        raise InputError(scores_path, "", f"cannot aggregate the scores ({exc})") from None
+    diffs = compare_aggregates(data.get("localisation"), recomputed, "localisation")
+    diffs += compare_aggregates(data.get("per_image_union"), per_image, "per_image_union")
+    diffs += baseline_problems(entry)
     if diffs:
+        first = diffs[0].split(":", 1)[0].split(".")[0]
         shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
         raise InputError(
-            entry_file, "localisation",
+            entry_file, first,
             f"{len(diffs)} figure(s) are not what {scores_path.name} gives (was the entry "
             f"edited by hand?): {shown}",
         )
@@ -321,7 +352,6 @@ def validate(
     lb_dir: str | Path = "leaderboard",
     *,
     recheck: bool = True,
-    aggregate: Aggregator | None = None,
 ) -> ValidationReport:
     """Check every entry of a leaderboard; raise when anything is wrong.
 
@@ -335,7 +365,6 @@ def validate(
     lb = Path(lb_dir)
     good, problems = load_entries(lb)
     report = ValidationReport(lb, [], None, {})
-    agg = aggregate
     for s in good:
         scores = s.folder / SCORES_FILE
         if not recheck:
@@ -343,10 +372,8 @@ def validate(
         if not scores.is_file():
             report.warnings.append(f"{s.path}: no {ENTRIES}/{s.stem}/{SCORES_FILE}; figures not re-checked")
             continue
-        if agg is None:
-            agg = default_aggregator()
         try:
-            check_reproduces(s.path, s.data, s.entry, scores, agg)
+            check_reproduces(s.path, s.data, s.entry, scores)
         except InputError as exc:
             problems.append(str(exc))
             continue
@@ -408,13 +435,11 @@ def add_run(
     lb_dir: str | Path = "leaderboard",
     *,
     replace: bool = False,
-    aggregate: Aggregator | None = None,
 ) -> AddResult:
     """Add a scored run (``RUN/entry.json`` + ``RUN/scores.csv`` [+ ``RUN/overlays/*.png``]).
 
-    The entry is validated against the schema, its localisation aggregates are recomputed
-    from ``scores.csv`` with the entry's bootstrap seed and size (``aggregate``, default
-    the harness's ``aggregate_scores``) and must match within 1e-9, and it must name the
+    The entry is validated against the schema, its figures are recomputed from
+    ``scores.csv`` by :func:`check_reproduces` and must match within 1e-9, and it must name the
     same store content hash and baseline options as the entries already there. An entry
     of the same name is replaced only with ``replace``; a different name that maps to the
     same file stem is refused. The entry, a gzipped copy of ``scores.csv`` and the overlays
@@ -432,7 +457,7 @@ def add_run(
             scores_path, "",
             "not found; an entry is accepted only with the scores.csv it was computed from",
         )
-    check_reproduces(entry_path, data, entry, scores_path, aggregate)
+    check_reproduces(entry_path, data, entry, scores_path)
     overlays = _run_overlays(run)
 
     lb = Path(lb_dir)

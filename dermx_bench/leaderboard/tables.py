@@ -225,7 +225,7 @@ def board_notes(board: Board) -> list[str]:
     top = "every entry" if board.top is None else f"the top {board.top} entries"
     return [
         "Union = all localisable characteristics together; fuzzy F1/sensitivity/specificity of "
-        "the Grad-CAM map against each dermatologist's mask, averaged over the raters who drew "
+        "the explanation map against each dermatologist's mask, averaged over the raters who drew "
         "it (DermX protocol), then over images; [95% CI] = bootstrap interval over images.",
         f"{HUMAN_NAME}: the dermatologists scored against each other on the same columns.",
         f"Ranked by union F1. 'vs next': for {top}, the mean per-image union-F1 difference with "
