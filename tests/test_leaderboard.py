@@ -160,6 +160,14 @@ def test_fake_png_overlay_is_refused(tmp_path: Path) -> None:
         add_run(run, tmp_path / "lb")
 
 
+def test_symlinked_overlay_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "runs", "m", overlays=0)
+    (run / "overlays").mkdir(exist_ok=True)
+    (run / "overlays" / "x.png").symlink_to(run / "entry.json")
+    with pytest.raises(InputError, match="symbolic link"):
+        add_run(run, tmp_path / "lb")
+
+
 def test_same_name_needs_replace(tmp_path: Path) -> None:
     lb = tmp_path / "lb"
     add_run(make_run(tmp_path / "runs", "m", quality=0.4), lb)

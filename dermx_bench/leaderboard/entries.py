@@ -417,6 +417,8 @@ def _run_overlays(run: Path) -> list[Path]:
         return []
     files = sorted(p for p in d.glob("*.png") if p.is_file() and not p.name.startswith("."))
     for p in files:
+        if p.is_symlink():
+            raise InputError(p, "", "a symbolic link; overlays must be plain PNG files")
         with p.open("rb") as fh:
             if fh.read(8) != PNG_SIGNATURE:
                 raise InputError(p, "", "not a PNG file (overlays/*.png must be PNG images)")
