@@ -63,7 +63,9 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
         written = 0
         with progress(len(refs), f"fusing ({rule})") as bar:
             for ref in refs:
-                for name in ref.masks:
+                for name, drawn in ref.masks.items():
+                    if not drawn:  # nobody drew anything: no union map
+                        continue
                     levels = ref.fuse_levels(name, rule)
                     fused.append((ref.image, name, levels))
                     Image.fromarray(levels.to_uint8()).save(
