@@ -281,6 +281,19 @@ def _read_state(out: Path) -> dict[str, Any] | None:
         raise RunConflictError(f"{p}: unreadable run state ({exc}); remove the folder to start over") from None
 
 
+def _start_time(now: datetime | None) -> str:
+    """The run's start as ISO 8601 UTC seconds: ``now``, else ``SOURCE_DATE_EPOCH`` when set
+    (reproducible-builds convention, for identical reruns), else the clock."""
+    if now is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if epoch:
+            try:
+                now = datetime.fromtimestamp(int(epoch), UTC)
+            except (ValueError, OverflowError, OSError):
+                raise InputError("SOURCE_DATE_EPOCH", "", f"expected an integer Unix time, got {epoch!r}") from None
+    return (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
+
+
 def _prepare_out(out: Path, plan: _Plan, resume: bool, now: datetime | None) -> dict[str, Any]:
     state = _read_state(out) if out.exists() else None
     if state is None:
@@ -288,7 +301,7 @@ def _prepare_out(out: Path, plan: _Plan, resume: bool, now: datetime | None) -> 
             if resume:
                 raise RunConflictError(f"{out}: no {STATE_FILE} here, nothing to resume")
             raise RunConflictError(f"{out}: the folder exists and is not empty; choose a new --out")
-        started = (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
+        started = _start_time(now)
         state = {"version": STATE_VERSION, "fingerprint": plan.fingerprint, "started_at": started,
                  "status": "running", "batches_done": 0, "images_done": 0, "bytes": {}}
         (out / PARTIAL).mkdir(parents=True, exist_ok=True)
@@ -389,17 +402,28 @@ def score_run(
 
     ``on_plan(total_images, already_done)`` is called once before model work,
     ``on_batch(n_images)`` after each batch. ``now``: the start time to record
-    (default: the clock); a resumed run keeps the recorded one.
+    (default: ``SOURCE_DATE_EPOCH`` if set, else the clock); a resumed run keeps the
+    recorded one. Denormal floats are flushed to zero during the run (CPU speed).
     """
+    from dermx_bench.train import flush_denormal
+
+    o = opts or ScoreOptions()
+    out = Path(out_dir)
+    plan = plan_run(submission, store_path, images_dir, o)
+    with flush_denormal():
+        return _execute(plan, o, out, resume, on_batch, on_plan, now)
+
+
+def _execute(
+    plan: _Plan, o: ScoreOptions, out: Path, resume: bool, on_batch: Callable[[int], None] | None,
+    on_plan: Callable[[int, int], None] | None, now: datetime | None,
+) -> dict[str, Any]:
     import torch
 
     from dermx_bench.cams import get_cam_method
     from dermx_bench.images import load_photo, upsample_map
     from dermx_bench.scoring import score_map
 
-    o = opts or ScoreOptions()
-    out = Path(out_dir)
-    plan = plan_run(submission, store_path, images_dir, o)
     state = _prepare_out(out, plan, resume, now)
     part = out / PARTIAL
     if state.get("status") == "complete" and (out / "summary.json").exists():

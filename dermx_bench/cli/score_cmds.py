@@ -35,10 +35,13 @@ CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eige
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples for the 95% intervals.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
+@click.option("--overlays", "n_overlays", default=6, show_default=True, type=click.IntRange(min=0),
+              help="How many overlay figures to draw (one image per diagnosis first).")
 @json_option
 def score(
     submission: str, store_path: str, images_dir: str, out_dir: str, method: str, target: str, device: str,
-    batch_size: int, resume: bool, trust_code: bool, skip_missing: bool, n_boot: int, seed: int, as_json: bool,
+    batch_size: int, resume: bool, trust_code: bool, skip_missing: bool, n_boot: int, seed: int, n_overlays: int,
+    as_json: bool,
 ) -> None:
     """Score SUBMISSION's explanation maps against the DermX dermatologists.
 
@@ -55,7 +58,8 @@ def score(
     from dermx_bench.run import ScoreOptions, score_run
 
     opts = ScoreOptions(method=method, target=target, device=device, batch_size=batch_size,
-                        skip_missing=skip_missing, trust_code=trust_code, n_boot=n_boot, seed=seed)
+                        skip_missing=skip_missing, trust_code=trust_code, n_boot=n_boot, seed=seed,
+                        n_overlays=n_overlays)
     bar: Any = None
     t0 = time.perf_counter()
     counted = {"n": 0}

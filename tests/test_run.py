@@ -1,0 +1,246 @@
+"""Scoring runs end to end on a synthetic store: files, errors, resume, and the validity check."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from dermx_bench.cli import main
+from dermx_bench.errors import InputError
+from dermx_bench.run import RunConflictError, ScoreOptions, score_run
+from tests.harness_util import edit_config, make_submission
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+N_IMAGES = 18
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A synthetic store with its saved baseline, synthetic photos with markers, a random model."""
+    from dermx_bench.agreement import save_baselines
+    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store import Store
+    from dermx_bench.synth_darwin import make_images, write_dataset
+    from dermx_bench.synth_images import write_store_images
+
+    root = tmp_path_factory.mktemp("world")
+    rng = np.random.default_rng(7)
+    images = make_images(N_IMAGES, rng, size=(96, 72))
+    write_dataset(root / "darwin", images, ["r1", "r2", "r3"], rng)
+    store = root / "s.db"
+    ingest_sources(store, [root / "darwin" / "annotations"], metadata=root / "darwin" / "metadata.csv")
+    with Store.open(store) as st:
+        save_baselines(st, "2026-01-01T00:00:00+00:00")
+    write_store_images(store, root / "photos", seed=1, marker=True)
+    sub = make_submission(root / "sub", input_size=(48, 64), target_layer="layer3")
+    return {"root": root, "store": store, "photos": root / "photos", "sub": sub}
+
+
+def _opts(**kw: object) -> ScoreOptions:
+    base: dict[str, object] = {"batch_size": 4, "n_boot": 100, "device": "cpu", "n_overlays": 3}
+    base.update(kw)
+    return ScoreOptions(**base)  # type: ignore[arg-type]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
+    from dermx_bench.entry import parse_entry
+    from dermx_bench.leaderboard.entries import compare_aggregates
+    from dermx_bench.references import load_references
+    from dermx_bench.store import Store
+
+    out = tmp_path / "run"
+    summary = score_run(world["sub"], world["store"], world["photos"], out, _opts(), now=NOW)
+    files = _files(out)
+    assert {"scores.csv", "predictions.csv", "summary.json", "summary.md", "entry.json", "run_state.json"} <= set(files)
+    assert len([f for f in files if f.startswith("overlays/") and f.endswith(".png")]) == 3
+    assert not (out / ".partial").exists()
+    scores = pd.read_csv(out / "scores.csv")
+    assert list(scores.columns)[:9] == ["image", "characteristic", "reference", "f1", "sensitivity",
+                                        "specificity", "map_sum", "reference_sum", "all_zero"]
+    with Store.open(world["store"]) as st:
+        refs = load_references(st)
+    expected_rows = sum(len(r.drawn(c)) + 1 for r in refs for c in [*r.characteristics(), "union"] if r.drawn(c))
+    assert len(scores) == expected_rows
+    assert set(scores["reference"].str.split(":").str[0]) == {"rater", "fusion"}
+    entry = json.loads((out / "entry.json").read_text())
+    parse_entry(entry)  # the leaderboard's schema accepts it
+    from dermx_bench.aggregate import aggregate_scores
+
+    assert compare_aggregates(entry["localisation"], aggregate_scores(scores, 0, 100)) == []
+    assert entry["date"] == "2026-01-02T03:04:05+00:00"
+    assert entry["n_images"] == summary["n_images"] == len(refs)
+    assert entry["store"]["baseline_options"]["localisation_multi_diagnosis"] == "drop"
+    assert set(entry["per_image_union"]) <= {r.image for r in refs}
+    assert sum(map(sum, entry["diagnosis"]["confusion"]["matrix"])) == len(refs)
+    assert "union" in (out / "summary.md").read_text()
+    assert summary["all_zero_maps"]["n"] == entry["n_all_zero_maps"]
+
+
+def test_cli_bad_submission_writes_nothing(world: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(world["sub"], bad)
+    edit_config(bad, model="resnet5O")
+    out = tmp_path / "out"
+    args = ["score", str(bad), "--store", str(world["store"]), "--images", str(world["photos"]), "--out", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1
+    assert "Error:" in res.output and "resnet50" in res.output
+    assert not out.exists()
+    # a pickle with code instead of weights: refused, nothing written
+    import torch
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+            return (os.system, ("touch " + str(tmp_path / "PWNED"),))
+
+    edit_config(bad, model="test_resnet", weights="model.pt")
+    torch.save({"x": Evil()}, bad / "model.pt")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1 and "refused" in res.output
+    assert not out.exists() and not (tmp_path / "PWNED").exists()
+
+
+def test_missing_photographs(world: dict[str, Path], tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(world["photos"], photos)
+    victims = sorted(photos.glob("*.png"))[:2]
+    for v in victims:
+        v.unlink()
+    out = tmp_path / "run"
+    with pytest.raises(InputError) as err:
+        score_run(world["sub"], world["store"], photos, out, _opts())
+    assert all(v.stem in str(err.value) for v in victims) and "--skip-missing" in str(err.value)
+    assert not out.exists()
+    summary = score_run(world["sub"], world["store"], photos, out, _opts(skip_missing=True))
+    assert summary["skipped_photographs"]["n"] == 2
+    assert summary["skipped_photographs"]["by_problem"] == {"missing": 2}
+    full = score_run(world["sub"], world["store"], world["photos"], tmp_path / "full", _opts(n_overlays=0))
+    assert summary["n_images"] == full["n_images"] - 2
+
+
+def test_out_folder_conflicts(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "other.txt").write_text("x")
+    with pytest.raises(RunConflictError, match="not empty"):
+        score_run(world["sub"], world["store"], world["photos"], out, _opts())
+    out2 = tmp_path / "run2"
+    score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0), now=NOW)
+    with pytest.raises(RunConflictError, match="--resume"):
+        score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0))
+    with pytest.raises(RunConflictError, match="different method"):
+        score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0, method="eigencam"),
+                  resume=True)
+    before = _files(out2)
+    again = score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0), resume=True)
+    assert _files(out2) == before and again["n_images"] > 0
+
+
+class _Kill(BaseException):
+    pass
+
+
+def test_resume_after_interruption_is_identical(world: dict[str, Path], tmp_path: Path) -> None:
+    whole = tmp_path / "whole"
+    score_run(world["sub"], world["store"], world["photos"], whole, _opts(), now=NOW)
+    part = tmp_path / "part"
+    seen = {"n": 0}
+
+    def kill_after_two(n: int) -> None:
+        seen["n"] += 1
+        if seen["n"] == 2:
+            raise _Kill
+
+    with pytest.raises(_Kill):
+        score_run(world["sub"], world["store"], world["photos"], part, _opts(), now=NOW, on_batch=kill_after_two)
+    state = json.loads((part / "run_state.json").read_text())
+    assert state["status"] == "running" and state["batches_done"] == 2
+    # a batch half-written when the process died
+    with open(part / ".partial" / "scores.part.csv", "a") as fh:
+        fh.write("synth0099,Plaque,rater:r1,0.1,0.")
+    assert not (part / "entry.json").exists()
+    score_run(world["sub"], world["store"], world["photos"], part, _opts(), resume=True)
+    assert _files(part) == _files(whole)
+
+
+def test_resume_after_sigkill_is_identical(world: dict[str, Path], tmp_path: Path) -> None:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(int(NOW.timestamp()))}
+    whole = tmp_path / "whole"
+    score_run(world["sub"], world["store"], world["photos"], whole, _opts(batch_size=1, n_overlays=2), now=NOW)
+    part = tmp_path / "part"
+    cmd = [sys.executable, "-m", "dermx_bench.cli", "score", str(world["sub"]), "--store", str(world["store"]),
+           "--images", str(world["photos"]), "--batch-size", "1", "--n-boot", "100", "--device", "cpu",
+           "--overlays", "2", "--out", str(part)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    killed = False
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                state = json.loads((part / "run_state.json").read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                state = {}
+            if state.get("batches_done", 0) >= 3:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+                break
+            time.sleep(0.02)
+    finally:
+        proc.wait(timeout=60)
+    if not killed:
+        pytest.skip("the run finished before it could be killed")
+    assert proc.returncode == -signal.SIGKILL
+    assert not (part / "entry.json").exists()
+    res = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert _files(part) == _files(whole)
+
+
+def test_predicted_target_eigencam_and_excluded(world: dict[str, Path], tmp_path: Path) -> None:
+    summary = score_run(world["sub"], world["store"], world["photos"], tmp_path / "p",
+                        _opts(target="predicted", method="eigencam", n_overlays=0))
+    preds = pd.read_csv(tmp_path / "p" / "predictions.csv")
+    assert (preds["target"] == preds["predicted"]).all()
+    assert summary["excluded_images"]["n"] == 0
+    n_all = summary["n_images"]
+    sub3 = make_submission(tmp_path / "sub3", classes=["Acne", "Psoriasis", "ignore"], input_size=(48, 64))
+    summary = score_run(sub3, world["store"], world["photos"], tmp_path / "g", _opts(n_overlays=0))
+    assert summary["excluded_images"]["n"] > 0
+    assert summary["n_images"] + summary["excluded_images"]["n"] == n_all and summary["n_images"] > 0
+    preds = pd.read_csv(tmp_path / "g" / "predictions.csv")
+    assert set(preds["gold"]) <= {"Acne", "Psoriasis"}
+    assert set(preds["predicted"]) <= {"Acne", "Psoriasis"}
+
+
+@pytest.mark.slow
+def test_validity_lesion_model_beats_marker_model(world: dict[str, Path], tmp_path: Path) -> None:
+    """The harness's basic validity check: a model that looks at the lesions localises them
+    better than a model that can only use the spurious marker."""
+    from dermx_bench.train import train_synthetic_submission
+
+    results = {}
+    for cue in ("lesions", "marker"):
+        sub, acc = train_synthetic_submission(tmp_path / cue, cue=cue, seed=0)  # test_resnet, 48x64, layer2
+        assert acc > 0.5, f"{cue} model did not learn its cue (accuracy {acc:.2f})"
+        summary = score_run(sub, world["store"], world["photos"], tmp_path / f"run_{cue}", _opts(n_overlays=1))
+        results[cue] = summary["localisation"]["union"]["per_rater"]
+    les, mk = results["lesions"], results["marker"]
+    assert les["sensitivity"]["mean"] > mk["sensitivity"]["mean"] + 0.15, results
+    assert les["f1"]["mean"] > mk["f1"]["mean"] + 0.1, results
+    assert les["f1"]["ci_low"] > mk["f1"]["ci_high"], results
