@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from dermx_bench import rle
-from dermx_bench.fusion import DEFAULT_RULE
-from dermx_bench.metrics import Scores, fortran_prefix, fuzzy_scores, scores_vs_binary, sum_over_rle
+from dermx_bench.fusion import DEFAULT_RULE, get_fusion_rule, segments
+from dermx_bench.metrics import Scores, scores_from_sums, scores_vs_binary, sum_over_rle
 from dermx_bench.references import UNION, ImageReference
+from dermx_bench.rle import RLE
 
 RATER_PREFIX = "rater:"
 FUSION_PREFIX = "fusion:"
@@ -79,11 +80,16 @@ def characteristics_of(ref: ImageReference) -> list[str]:
 def score_map(ref: ImageReference, a: np.ndarray, fusion_rule: str = DEFAULT_RULE) -> list[ScoreRow]:
     """All rows for one image: per characteristic (and ``union``), per rater, then the fusion.
 
-    ``a``: float32 (height, width) in [0, 1] at the image's full resolution.
+    ``a``: float32 (height, width) in [0, 1] at the image's full resolution. Sums are
+    taken in float64 over the column-major pixel order; no mask is decoded (see
+    :func:`fusion_scores`).
     """
     if a.shape != ref.size:
         raise ValueError(f"{ref.image}: map shape {a.shape} differs from the image size {ref.size}")
-    prefix = fortran_prefix(a)
+    flat = np.asarray(a, dtype=np.float64).ravel(order="F")
+    prefix = np.empty(flat.size + 1, dtype=np.float64)
+    prefix[0] = 0.0
+    np.cumsum(flat, out=prefix[1:])
     sum_a = float(prefix[-1])
     n = ref.n_pixels
     zero = not bool(sum_a > 0)
@@ -94,11 +100,49 @@ def score_map(ref: ImageReference, a: np.ndarray, fusion_rule: str = DEFAULT_RUL
             area = rle.area(mask)
             s = scores_vs_binary(sum_a, area, sum_over_rle(a, mask, prefix), n)
             rows.append(_row(ref.image, ch, rater_reference(rater), s, sum_a, float(area), zero))
-        fused = ref.fuse(ch, fusion_rule)
-        s = fuzzy_scores(a, fused)
-        rows.append(_row(ref.image, ch, fusion_reference(fusion_rule), s, sum_a,
-                         float(fused.sum(dtype=np.float64)), zero))
+        s, mass = fusion_scores(flat, prefix, list(drawn.values()), len(ref.raters), fusion_rule)
+        rows.append(_row(ref.image, ch, fusion_reference(fusion_rule), s, sum_a, mass, zero))
     return rows
+
+
+def fusion_scores(
+    flat: np.ndarray, prefix: np.ndarray, masks: Sequence[RLE], n_counting: int, rule: str = DEFAULT_RULE
+) -> tuple[Scores, float]:
+    """Fuzzy scores of a map against the fusion of ``masks`` (and the fusion's mass ΣF).
+
+    ``flat``: the map in column-major order, float64 (N,); ``prefix``: its cumulative
+    sum with a leading 0 (N + 1,). The fusion is constant on the segments of the raters'
+    coverage count n(x) (:func:`dermx_bench.fusion.segments`), with the value
+    ``#{t in thresholds : n >= t} / denominator`` of the rule. Where it is 0,
+    min(A, F) = 0 and max(A, F) = A (prefix-sum differences); only the pixels some
+    rater covered are visited. Equals ``fuzzy_scores(a, fuse(masks, n_counting, rule))``
+    up to float rounding (the values i/|R| are taken in float64 here).
+    """
+    n = int(flat.size)
+    sum_a = float(prefix[-1])
+    if not masks:
+        return scores_from_sums(0.0, sum_a, 0.0, n - sum_a, float(n)), 0.0
+    thresholds, denom = get_fusion_rule(rule).thresholds(len(masks), n_counting)
+    lengths, cov = segments(masks, n)
+    levels = np.arange(len(masks) + 1)
+    value = np.array([sum(1 for t in thresholds if k >= t) for k in levels], dtype=np.float64) / float(denom)
+    seg_val = value[cov]
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    on = seg_val > 0
+    sum_s = float((seg_val[on] * lengths[on]).sum())
+    if on.any():
+        # every covered pixel: its column-major index and the fusion value there
+        ln = lengths[on]
+        idx = np.repeat(starts[on] - np.concatenate(([0], np.cumsum(ln)[:-1])), ln) + np.arange(int(ln.sum()))
+        f = np.repeat(seg_val[on], ln)
+        av = flat[idx]
+        sum_min = float(np.minimum(av, f).sum())
+        sum_a_on = float((prefix[ends[on]] - prefix[starts[on]]).sum())
+        sum_max = (sum_a - sum_a_on) + float(np.maximum(av, f).sum())
+    else:
+        sum_min, sum_max = 0.0, sum_a
+    return scores_from_sums(sum_min, sum_a, sum_s, n - sum_max, n - sum_s), sum_s
 
 
 def _row(image: str, ch: str, reference: str, s: Scores, sum_a: float, sum_s: float, zero: bool) -> ScoreRow:

@@ -193,3 +193,22 @@ def test_with_baseline() -> None:
     assert out["Scale"]["vs_baseline"]["f1"] == {"difference": None, "ratio": None}
     assert out["union"]["vs_baseline"]["f1"]["ratio"] is None  # baseline mean 0
     assert out["union"]["vs_baseline"]["sensitivity"]["difference"] is None
+
+
+@pytest.mark.parametrize("rule", ["any", "full", "majority", "fuzzy", "fuzzy_relative"])
+def test_fusion_scores_every_rule(rule: str) -> None:
+    from dermx_bench.fusion import fuse
+    from dermx_bench.scoring import fusion_scores
+
+    rng = np.random.default_rng(5)
+    h, w = 9, 7
+    masks = [rle.encode((rng.random((h, w)) < 0.4).astype(np.uint8)) for _ in range(3)]
+    a = rng.random((h, w)).astype(np.float32)
+    flat = a.astype(np.float64).ravel(order="F")
+    prefix = np.concatenate(([0.0], np.cumsum(flat)))
+    got, mass = fusion_scores(flat, prefix, masks, 5, rule)
+    fused = fuse(masks, 5, rule).astype(np.float64)
+    exp = fuzzy_scores(a, fused)
+    assert mass == pytest.approx(fused.sum())
+    for k in ("f1", "sensitivity", "specificity"):
+        assert getattr(got, k) == pytest.approx(getattr(exp, k), rel=1e-6)
