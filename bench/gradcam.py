@@ -101,7 +101,7 @@ def run_case(arch: str, case: str, n_images: int, batch_size: int, device: str, 
             torch.cuda.synchronize()
 
     with flush_denormal():
-        fn(images[:2].to(device), targets[:2])  # warm-up (kernel selection, lazy init)
+        fn(images[:batch_size].to(device), targets[:batch_size])  # warm-up (kernel selection, lazy init)
         sync()
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()

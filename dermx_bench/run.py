@@ -294,6 +294,26 @@ def _start_time(now: datetime | None) -> str:
     return (now or datetime.now(UTC)).replace(microsecond=0).isoformat()
 
 
+def _precheck_out(out: Path, resume: bool) -> None:
+    """Fail fast (before loading anything) when ``out`` cannot hold this run."""
+    if out.exists() and not out.is_dir():
+        raise RunConflictError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / STATE_FILE).exists():
+        if resume:
+            raise RunConflictError(f"{out}: no {STATE_FILE} here, nothing to resume")
+        raise RunConflictError(f"{out}: the folder exists and is not empty; choose a new --out")
+    if (out / STATE_FILE).exists() and not resume:
+        raise RunConflictError(f"{out}: holds a run; pass --resume to finish it or choose a new --out")
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files a killed run left behind (``.<name>.tmp``)."""
+    for folder in (out, out / "overlays"):
+        if folder.is_dir():
+            for p in folder.glob(".*.tmp"):
+                p.unlink()
+
+
 def _prepare_out(out: Path, plan: _Plan, resume: bool, now: datetime | None) -> dict[str, Any]:
     state = _read_state(out) if out.exists() else None
     if state is None:
@@ -313,6 +333,7 @@ def _prepare_out(out: Path, plan: _Plan, resume: bool, now: datetime | None) -> 
             f"{out}: holds a run ({state.get('status')}, {state.get('images_done')} images done); "
             "pass --resume to finish it or choose a new --out"
         )
+    _remove_stale_temporaries(out)
     old = state.get("fingerprint", {})
     diffs = [k for k in sorted(set(old) | set(plan.fingerprint)) if old.get(k) != plan.fingerprint.get(k)]
     if diffs:
@@ -409,6 +430,7 @@ def score_run(
 
     o = opts or ScoreOptions()
     out = Path(out_dir)
+    _precheck_out(out, resume)
     plan = plan_run(submission, store_path, images_dir, o)
     with flush_denormal():
         return _execute(plan, o, out, resume, on_batch, on_plan, now)

@@ -174,6 +174,8 @@ def test_resume_after_interruption_is_identical(world: dict[str, Path], tmp_path
     # a batch half-written when the process died
     with open(part / ".partial" / "scores.part.csv", "a") as fh:
         fh.write("synth0099,Plaque,rater:r1,0.1,0.")
+    (part / ".run_state.json.tmp").write_text("{")  # killed while replacing the state
+    (part / "overlays" / ".x.png.tmp").write_bytes(b"\x89PNG")
     assert not (part / "entry.json").exists()
     score_run(world["sub"], world["store"], world["photos"], part, _opts(), resume=True)
     assert _files(part) == _files(whole)
@@ -244,3 +246,32 @@ def test_validity_lesion_model_beats_marker_model(world: dict[str, Path], tmp_pa
     assert les["sensitivity"]["mean"] > mk["sensitivity"]["mean"] + 0.15, results
     assert les["f1"]["mean"] > mk["f1"]["mean"] + 0.1, results
     assert les["f1"]["ci_low"] > mk["f1"]["ci_high"], results
+
+
+def test_synthetic_photographs(world: dict[str, Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dermx_bench.store import Store
+    from dermx_bench.synth_images import marker_box, write_store_images
+
+    with Store.open(world["store"]) as st:
+        infos = {im.name: im for im in st.images()}
+    photos = sorted(world["photos"].glob("*.png"))
+    assert len(photos) == len(infos)
+    for p in photos[:4]:
+        im = Image.open(p)
+        info = infos[p.stem]
+        assert im.size == (info.width, info.height)
+        arr = np.asarray(im)
+        r0, c0, r1, c1 = marker_box(info.height, info.width, str(info.gold))
+        assert (arr[r0, c0] == 255).all()  # the marker's white ring
+    # deterministic per image and seed, independent of which images are made
+    one = sorted(infos)[3]
+    rep = write_store_images(world["store"], tmp_path / "again", seed=1, marker=True, images=[one])
+    assert rep.written == 1
+    assert (tmp_path / "again" / f"{one}.png").read_bytes() == (world["photos"] / f"{one}.png").read_bytes()
+    res = CliRunner().invoke(main, ["synth-images", "--store", str(world["store"]), str(tmp_path / "cli"),
+                                    "--seed", "2", "--format", "jpeg", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["written"] == len(infos)
+    assert len(list((tmp_path / "cli").glob("*.jpeg"))) == len(infos)
