@@ -16,6 +16,7 @@ from typing import Any
 
 from dermx_bench import raster, rle
 from dermx_bench.errors import StoreError
+from dermx_bench.files import write_json
 from dermx_bench.ontology import load_ontology
 from dermx_bench.store import Store
 
@@ -83,42 +84,73 @@ def _attributes_by_characteristic(store: Store) -> dict[tuple[int, str], list[st
 def write_coco(store: Store, out: str | Path, instances: bool = False) -> dict[str, int]:
     """Write :func:`coco_dict` to ``out`` atomically; return counts."""
     data = coco_dict(store, instances)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(out, data)
     return {k: len(data[k]) for k in ("images", "categories", "annotations")}
 
 
-def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any]]]) -> int:
-    """Write 8-bit PNGs (``file name``, ``() -> uint8 array``) into a fresh folder atomically.
+def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any]]], merge: bool = False) -> int:
+    """Write 8-bit PNGs (``file name``, ``() -> uint8 array``) into ``out_dir``.
 
-    ``out_dir`` must not exist or be empty; files go to a temporary sibling folder
-    that is renamed into place when all are written.
+    All files go to a temporary sibling folder first; only when every one is written
+    are they moved into place (the folder renamed, or with ``merge`` the files moved
+    into an existing folder, replacing same-named ones). Without ``merge`` an existing
+    non-empty ``out_dir`` is refused.
     """
     from PIL import Image
 
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(out.iterdir()) and not merge:
         raise StoreError(f"{out}: folder exists and is not empty; choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         for name, make in items:
-            Image.fromarray(make()).save(tmp / name, optimize=False)
+            Image.fromarray(make()).save(tmp / name, compress_level=1)
         if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
+            for f in tmp.iterdir():
+                os.replace(f, out / f.name)
+        else:
+            tmp.chmod(0o755)
+            os.replace(tmp, out)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return len(items)
+
+
+def write_fusions(
+    store: Store,
+    out_dir: str | Path,
+    rule: str = "fuzzy",
+    *,
+    multi_diagnosis: str = "drop",
+    release: str | None = None,
+    coco_path: str | Path | None = None,
+    on_image: Callable[[], None] | None = None,
+) -> int:
+    """Fused maps of every image and characteristic drawn (and the union) as PNGs in ``out_dir``.
+
+    8-bit greyscale, value = round(255 x fused fraction), named
+    ``<rule>_<image>_<Characteristic>.png``; with ``coco_path`` also the nested level
+    sets as COCO RLE (:func:`dermx_bench.fusion.levels_to_coco`). Returns the PNG count.
+    """
+    from dermx_bench.fusion import FuzzyRLE, get_fusion_rule, levels_to_coco
+    from dermx_bench.references import load_references
+
+    get_fusion_rule(rule)  # an unknown rule fails before any work
+    file_names = {im.name: im.file_name or im.name for im in store.images()}
+    refs = load_references(store, multi_diagnosis, release)  # type: ignore[arg-type]
+    fused: list[tuple[str, str, FuzzyRLE]] = []
+    for ref in refs:
+        for name, drawn in ref.masks.items():
+            if drawn:  # an image where nobody drew anything has no union map
+                fused.append((ref.image, name, ref.fuse_levels(name, rule)))
+        if on_image is not None:
+            on_image()
+    n = write_pngs(out_dir, [(f"{rule}_{image}_{name}.png", levels.to_uint8) for image, name, levels in fused],
+                   merge=True)
+    if coco_path is not None:
+        write_json(coco_path, levels_to_coco(fused, file_names))
+    return n
 
 
 def write_masks(store: Store, out_dir: str | Path) -> int:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -40,61 +36,14 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
     <rule>_<image>_<Characteristic>.png. Files are written to a temporary folder and
     moved into OUTDIR only when all succeeded.
     """
-    import json
-
-    from PIL import Image
-
-    from dermx_bench.fusion import get_fusion_rule, levels_to_coco
-    from dermx_bench.references import load_references
+    from dermx_bench.export import write_fusions
     from dermx_bench.store import Store
 
-    get_fusion_rule(rule)  # unknown rule: fail before reading anything
-    out = Path(outdir)
     with Store.open(store_path) as store:
-        file_names = {im.name: im.file_name or im.name for im in store.images()}
-        refs = load_references(store, multi_diagnosis or "drop", release)  # type: ignore[arg-type]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result should not be
-    try:
-        fused = []
-        written = 0
-        with progress(len(refs), f"fusing ({rule})") as bar:
-            for ref in refs:
-                for name, drawn in ref.masks.items():
-                    if not drawn:  # nobody drew anything: no union map
-                        continue
-                    levels = ref.fuse_levels(name, rule)
-                    fused.append((ref.image, name, levels))
-                    Image.fromarray(levels.to_uint8()).save(
-                        tmp / f"{rule}_{ref.image}_{name}.png", compress_level=1)
-                    written += 1
-                bar.update(1)
-        coco_tmp = None
-        if coco_path is not None:
-            Path(coco_path).parent.mkdir(parents=True, exist_ok=True)
-            fd, name_tmp = tempfile.mkstemp(prefix=".coco-", suffix=".json.tmp", dir=Path(coco_path).parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(levels_to_coco(fused, file_names), fh)
-            coco_tmp = Path(name_tmp)
-            os.chmod(coco_tmp, 0o666 & ~umask)
-        # everything is written: move it into place
-        if out.exists():
-            for f in tmp.iterdir():
-                os.replace(f, out / f.name)
-        else:
-            os.replace(tmp, out)
-        if coco_tmp is not None and coco_path is not None:
-            os.replace(coco_tmp, coco_path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        for stale in Path(coco_path).parent.glob(".coco-*.json.tmp") if coco_path else []:
-            stale.unlink(missing_ok=True)
-    click.echo(f"wrote {written} PNG(s) for {len(refs)} image(s) to {out}"
-               + (f" and level sets to {coco_path}" if coco_path else ""))
+        with progress(len(store.images()), f"fusing ({rule})") as bar:
+            n = write_fusions(store, outdir, rule, multi_diagnosis=multi_diagnosis or "drop", release=release,
+                              coco_path=coco_path, on_image=lambda: bar.update(1))
+    click.echo(f"Wrote {n} fused maps to {outdir}" + (f" and level sets to {coco_path}" if coco_path else ""))
 
 
 @click.command()

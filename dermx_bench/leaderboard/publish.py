@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from dermx_bench.errors import InputError
+from dermx_bench.files import write_atomic
 from dermx_bench.leaderboard.entries import LeaderboardError, StoredEntry, validate
 from dermx_bench.leaderboard.ranking import DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_TOP
 from dermx_bench.leaderboard.tables import (
@@ -47,18 +46,6 @@ def _load_board(
     return board, report.entries
 
 
-def _write_text(out: Path, text: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def publish(
     lb_dir: str | Path,
     fmt: str,
@@ -88,5 +75,5 @@ def publish(
     board, _ = _load_board(lb_dir, seed, n_boot, top)
     text = renderer(board)
     if out is not None and str(out) != "-":
-        _write_text(Path(out), text)
+        write_atomic(out, text)
     return text
