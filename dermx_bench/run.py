@@ -535,8 +535,11 @@ def _execute(
 
 
 def _safe(name: str) -> str:
-    keep = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in name)
-    return keep.strip(".") or "image"
+    """A file-name-safe form of an image name (a short hash keeps altered names distinct)."""
+    keep = "".join(c if (c.isascii() and (c.isalnum() or c in "-_.")) else "_" for c in name).strip(".")
+    if keep != name or not keep:
+        keep = f"{keep[:80] or 'image'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return keep
 
 
 # -- final files ------------------------------------------------------------------------------------
