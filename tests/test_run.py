@@ -102,6 +102,9 @@ def test_cli_bad_submission_writes_nothing(world: dict[str, Path], tmp_path: Pat
     assert res.exit_code == 1
     assert "Error:" in res.output and "resnet50" in res.output
     assert not out.exists()
+    res = CliRunner().invoke(main, [*args[:1], str(world["sub"]), *args[2:], "--method", "gradcam2"])
+    assert res.exit_code == 1 and "unknown CAM method 'gradcam2'" in res.output and "hirescam" in res.output
+    assert not out.exists()
     # a pickle with code instead of weights: refused, nothing written
     import torch
 

@@ -10,7 +10,7 @@ import click
 
 from dermx_bench.cli.common import emit_json, json_option, progress, store_option
 
-CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam")
+CAM_METHODS = "gradcam (default), gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam"
 
 
 @click.command("score")
@@ -20,8 +20,8 @@ CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eige
               help="Folder of the photographs, matched to the store's images by file stem.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder to write (must be new or empty, unless --resume).")
-@click.option("--method", default="gradcam", show_default=True, type=click.Choice(CAM_METHODS),
-              help="Explanation method (pytorch-grad-cam).")
+@click.option("--method", default="gradcam", show_default=True, metavar="NAME",
+              help=f"Explanation method, by registered name: {CAM_METHODS}.")
 @click.option("--target", default="gold", show_default=True, type=click.Choice(["gold", "predicted"]),
               help="Explain the gold diagnosis or the model's predicted one.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
