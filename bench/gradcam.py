@@ -6,9 +6,11 @@ fresh subprocess (so peak memory is per case):
 
 (a) floor: a forward pass and a backward pass down to the target layer only
     (frozen parameters, ``torch.autograd.grad`` of the target scores w.r.t. the
-    layer's output): the least any gradient-based CAM must do;
+    layer's output): the least any gradient-based CAM must do, in the tensor layout
+    a scoring run uses (``choose_memory_format``: channels-last when the model allows);
 (b) harness: ``dermx_bench.cams.get_cam_method("gradcam")`` (captures, weights,
-    ReLU/max normalisation) plus upsampling each map to the 300x400 photograph;
+    ReLU/max normalisation) plus upsampling each map to the 300x400 photograph, in
+    the same layout;
 (c) pytorch-grad-cam as its README shows: ``with GradCAM(model, target_layers) as cam:
     cam(input_tensor, targets)`` with parameters requiring grad (the default).
 
@@ -71,13 +73,20 @@ def run_case(
     def batch(k: int) -> torch.Tensor:
         # the same random images in every case, made per batch (not all held in memory)
         g = torch.Generator().manual_seed(1000 + k)
-        return torch.randn(min(batch_size, n_images - k), 3, HEIGHT, WIDTH, generator=g).to(device)
+        x = torch.randn(min(batch_size, n_images - k), 3, HEIGHT, WIDTH, generator=g).to(device)
+        return x.contiguous(memory_format=layout)
 
     rss_loaded = _rss_mb()
     if case == "grad-cam":
-        model.requires_grad_(True)
+        model.requires_grad_(True)  # README usage: default layout, parameters requiring grad
+        layout = torch.contiguous_format
     else:
+        from dermx_bench.run import choose_memory_format
+
         model.requires_grad_(False)
+        chosen = choose_memory_format(model, (HEIGHT, WIDTH), device, "auto")  # what a scoring run picks
+        layout = torch.channels_last if chosen == "channels_last" else torch.contiguous_format
+        model.to(memory_format=layout)
 
     def floor(x: torch.Tensor, t: list[int]) -> None:
         from dermx_bench.cams import activations_and_gradients
@@ -124,7 +133,7 @@ def run_case(
             "seconds": elapsed, "images_per_s": n_images / elapsed, "repeats": repeats,
             "median_images_per_s": n_images / sorted(times)[len(times) // 2], "peak_mb": peak,
             "rss_after_model_mb": rss_loaded, "device": device, "threads": torch.get_num_threads(),
-            "numpy": np.__version__}
+            "numpy": np.__version__, "layout": "channels_last" if layout == torch.channels_last else "contiguous"}
 
 
 def compare_maps(arch: str, device: str) -> float:
@@ -145,6 +154,11 @@ def compare_maps(arch: str, device: str) -> float:
     with GradCAM(model=model, target_layers=[layer]) as cam:
         ref = cam(input_tensor=x, targets=[ClassifierOutputTarget(1), ClassifierOutputTarget(4)])
     model.requires_grad_(False)
+    from dermx_bench.run import choose_memory_format
+
+    if choose_memory_format(model, (HEIGHT, WIDTH), device, "auto") == "channels_last":
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     ours = get_cam_method("gradcam")(model, layer, x, [1, 4]).maps
     mine = scale_cam_image(scale_cam_image(ours, (WIDTH, HEIGHT))[:, None].mean(1))
     return float(np.abs(mine - ref).max())

@@ -136,3 +136,39 @@ def test_normalise_maps_properties(raw: np.ndarray) -> None:
                                   np.argsort(out[i][pos], kind="stable")) or len(np.unique(out[i][pos])) < pos.sum()
         else:
             assert not out[i].any()
+
+
+def test_channels_last_gives_the_same_maps(model: torch.nn.Module) -> None:
+    from dermx_bench.run import choose_memory_format
+
+    torch.manual_seed(4)
+    x = torch.randn(3, 3, 64, 96)
+    ref = get_cam_method("gradcam")(model, model.layer3, x, [0, 1, 2])
+    assert choose_memory_format(model, (64, 96), "cpu") == "channels_last"
+    model.to(memory_format=torch.channels_last)
+    try:
+        got = get_cam_method("gradcam")(model, model.layer3, x.contiguous(memory_format=torch.channels_last),
+                                        [0, 1, 2])
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+    np.testing.assert_allclose(got.maps, ref.maps, atol=1e-4)
+    np.testing.assert_allclose(got.logits, ref.logits, rtol=1e-4, atol=1e-5)
+
+
+def test_channels_last_refused_for_view_models() -> None:
+    from dermx_bench.run import choose_memory_format
+
+    class Viewer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = torch.nn.Linear(4 * 8 * 8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            return self.fc(y.view(y.shape[0], -1))  # fails on channels-last strides
+
+    net = Viewer().eval()
+    assert choose_memory_format(net, (8, 8), "cpu") == "contiguous"
+    assert choose_memory_format(net, (8, 8), "cpu", "channels_last") == "channels_last"
+    assert next(net.parameters()).is_contiguous()
