@@ -278,3 +278,30 @@ def test_synthetic_photographs(world: dict[str, Path], tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["written"] == len(infos)
     assert len(list((tmp_path / "cli").glob("*.jpeg"))) == len(infos)
+
+
+@pytest.mark.dermx
+def test_real_v1_annotations_with_synthetic_photos(tmp_path: Path) -> None:
+    """The harness on the real v1-2021 annotations: photos for 24 images, the rest reported as skipped."""
+    from dermx_bench.agreement import save_baselines
+    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.references import load_references
+    from dermx_bench.store import Store
+    from dermx_bench.synth_images import write_store_images
+    from tests.conftest import dermx_data
+
+    root = dermx_data() / "v1-2021"
+    db = tmp_path / "v1.db"
+    ingest_sources(db, [root / "annotations"], metadata=root / "metadata.csv")
+    with Store.open(db) as st:
+        save_baselines(st, "2026-01-01T00:00:00+00:00")
+        refs = load_references(st)
+    assert len(refs) == 525
+    some = [r.image for r in refs[::22]][:24]
+    write_store_images(db, tmp_path / "photos", seed=0, marker=True, fmt="jpeg", images=some)
+    sub = make_submission(tmp_path / "sub", input_size=(64, 64))
+    summary = score_run(sub, db, tmp_path / "photos", tmp_path / "run", _opts(skip_missing=True, batch_size=8))
+    assert summary["n_images"] == len(some)
+    assert summary["skipped_photographs"]["n"] == 525 - len(some)
+    entry = json.loads((tmp_path / "run" / "entry.json").read_text())
+    assert "union" in entry["localisation"] and entry["localisation"]["union"]["baseline"]["f1"] is not None
