@@ -69,7 +69,7 @@ def _fresh(out: Path) -> None:
 def run_demo(
     out: str | Path,
     *,
-    n_images: int = 48,
+    n_images: int = 96,
     seed: int = 0,
     epochs: int = 5,
     n_train: int = 240,

@@ -12,7 +12,7 @@ from dermx_bench.cli.common import emit_json, json_option
 @click.command()
 @click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Folder for everything the demo makes (replaced if an earlier demo made it).")
-@click.option("--images", "n_images", default=48, show_default=True, help="Synthetic images to simulate.")
+@click.option("--images", "n_images", default=96, show_default=True, help="Synthetic images to simulate.")
 @click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
 @json_option
 def demo(out: str, n_images: int, seed: int, as_json: bool) -> None:
