@@ -117,10 +117,13 @@ def geometry_issues(rings: Sequence[Ring], width: int, height: int) -> list[list
     if idx.size:
         sel_pts = np.concatenate([np.asarray(rings[int(i)], dtype=np.float64).reshape(-1, 2) for i in idx])
         polys = shapely.polygons(shapely.linearrings(sel_pts, indices=np.repeat(np.arange(idx.size), lengths[idx])))
-        # an invalid ring's signed parts can cancel (a bowtie has area 0): measure its valid form
-        areas[idx] = shapely.area(shapely.make_valid(polys))
-        for k, reason in zip(idx, shapely.is_valid_reason(polys), strict=True):
-            reasons[k] = str(reason)
+        valid = shapely.is_valid(polys)
+        areas[idx] = shapely.area(polys)
+        bad = np.flatnonzero(~valid)
+        if bad.size:  # an invalid ring's signed parts can cancel (a bowtie has area 0): measure its valid form
+            areas[idx[bad]] = shapely.area(shapely.make_valid(polys[bad]))
+            for k, reason in zip(idx[bad], shapely.is_valid_reason(polys[bad]), strict=True):
+                reasons[k] = str(reason)
     for i in range(len(rings)):
         if outside_any[i]:
             out[i].append("outside-image")
