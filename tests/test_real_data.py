@@ -28,6 +28,8 @@ def test_v1_report(v1_store: Path) -> None:
     assert rep["annotations"]["localised"] == 3562
     assert rep["images"]["count"] == 566 and rep["images"]["without_gold_diagnosis"] == 0
     assert rep["canonicalised"]["Hyper-pigmented -> Hyperpigmented"] == 83
+    geometry = {k: v["count"] for k, v in rep["geometry_issues"].items()}
+    assert geometry == {"outside-image": 1238, "zero-area": 2, "duplicate-vertices": 11, "self-intersection": 8}
 
 
 def test_v2_report(tmp_path: Path) -> None:
