@@ -41,6 +41,7 @@ from pycocotools import mask as cocomask
 
 from dermx_bench import rle
 from dermx_bench.errors import StoreError
+from dermx_bench.files import json_ready
 from dermx_bench.fusion import (
     DEFAULT_RULE,
     coverage_histogram,
@@ -125,16 +126,6 @@ class AgreementTable:
 
 def _nan(v: float | None) -> float:
     return math.nan if v is None else float(v)
-
-
-def _clean(v: Any) -> Any:
-    """JSON-able scalar: NaN -> None, numpy scalars -> Python."""
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return None if math.isnan(f) else f
-    return v
 
 
 def _mean_std(values: np.ndarray, ddof: int) -> tuple[float, float]:
@@ -681,7 +672,7 @@ def stat(values: np.ndarray, groups: np.ndarray, ddof: int = 1, seed: int = BOOT
     v = np.asarray(values, np.float64)
     mean, std = _mean_std(v, ddof)
     lo, hi = bootstrap_ci(v, groups, seed=seed)
-    return {"mean": _clean(mean), "std": _clean(std), "ci_low": lo, "ci_high": hi,
+    return {"mean": json_ready(mean), "std": json_ready(std), "ci_low": lo, "ci_high": hi,
             "n": int((~np.isnan(v)).sum())}
 
 
@@ -719,7 +710,7 @@ def table_payload(t: AgreementTable) -> dict[str, Any]:
     return {
         "table": t.table, "multi_diagnosis": t.multi_diagnosis, "counts": _jsonable(t.counts),
         "columns": list(t.frame.columns),
-        "rows": [{k: _clean(v) for k, v in rec.items()} for rec in t.frame.to_dict(orient="records")],
+        "rows": [{k: json_ready(v) for k, v in rec.items()} for rec in t.frame.to_dict(orient="records")],
     }
 
 
@@ -728,7 +719,7 @@ def _jsonable(obj: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_jsonable(v) for v in obj]
-    return _clean(obj)
+    return json_ready(obj)
 
 
 def save_baselines(
@@ -771,7 +762,7 @@ def load_baseline(store: Store) -> dict[str, Any]:
 
 
 def _fmt_cell(v: Any, decimals: int) -> str:
-    v = _clean(v)
+    v = json_ready(v)
     if v is None:
         return "–" if decimals >= 0 else ""
     if isinstance(v, float):

@@ -42,6 +42,7 @@ import numpy as np
 
 from dermx_bench import __version__
 from dermx_bench.errors import DermxError, InputError, StoreError, SubmissionError
+from dermx_bench.files import json_ready, write_atomic
 from dermx_bench.scoring import METRIC_NAMES, SCORE_COLUMNS, ScoreRow
 
 PARTIAL = ".partial"
@@ -76,15 +77,6 @@ class RunConflictError(DermxError):
 # -- small file helpers ---------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
@@ -108,20 +100,6 @@ def _csv_lines(rows: Sequence[Sequence[Any]]) -> bytes:
     for r in rows:
         w.writerow([_fmt(v) for v in r])
     return buf.getvalue().encode("utf-8")
-
-
-def _clean(v: Any) -> Any:
-    """NaN -> None, numpy scalars -> Python (for JSON)."""
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return None if math.isnan(f) else f
-    return v
 
 
 def versions() -> dict[str, str]:
@@ -368,7 +346,7 @@ def _prepare_out(out: Path, plan: _Plan, resume: bool, now: datetime | None) -> 
                  "status": "running", "batches_done": 0, "images_done": 0, "bytes": {}}
         (out / PARTIAL).mkdir(parents=True, exist_ok=True)
         (out / "overlays").mkdir(exist_ok=True)
-        _write_atomic(out / STATE_FILE, _json_bytes(state))
+        write_atomic(out / STATE_FILE, _json_bytes(state))
         return state
     if not resume:
         raise RunConflictError(
@@ -420,7 +398,7 @@ def render_overlay(
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
-    _write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 # -- the run ------------------------------------------------------------------------------------------
@@ -568,12 +546,12 @@ def _execute(
             }
             state.update({"batches_done": b + 1, "images_done": sum(len(bb) for bb in batches[: b + 1]),
                           "bytes": sizes})
-            _write_atomic(out / STATE_FILE, _json_bytes(state))
+            write_atomic(out / STATE_FILE, _json_bytes(state))
             if on_batch:
                 on_batch(len(names))
     summary = _finalise(out, plan, o, state)
     state["status"] = "complete"
-    _write_atomic(out / STATE_FILE, _json_bytes(state))
+    write_atomic(out / STATE_FILE, _json_bytes(state))
     shutil.rmtree(part, ignore_errors=True)
     return summary
 
@@ -596,7 +574,7 @@ def build_entry(
     """The entry.json document (schema version 1, see dermx_bench.entry)."""
     lm = plan.loaded
     base = plan.baseline
-    return _clean({
+    return json_ready({
         "schema_version": 1,
         "name": lm.name,
         "authors": lm.authors,
@@ -629,8 +607,8 @@ def _finalise(out: Path, plan: _Plan, opts: ScoreOptions, state: dict[str, Any])
     part = out / PARTIAL
     header_s = _csv_lines([SCORE_COLUMNS])
     header_p = _csv_lines([PRED_COLUMNS])
-    _write_atomic(out / "scores.csv", header_s + (part / "scores.part.csv").read_bytes())
-    _write_atomic(out / "predictions.csv", header_p + (part / "predictions.part.csv").read_bytes())
+    write_atomic(out / "scores.csv", header_s + (part / "scores.part.csv").read_bytes())
+    write_atomic(out / "predictions.csv", header_p + (part / "predictions.part.csv").read_bytes())
     scores = pd.read_csv(out / "scores.csv")
     preds = pd.read_csv(out / "predictions.csv", keep_default_na=False, dtype={"gold": str})
     loc = aggregate_scores(scores, opts.seed, opts.n_boot)
@@ -649,7 +627,7 @@ def _finalise(out: Path, plan: _Plan, opts: ScoreOptions, state: dict[str, Any])
         str(ch): int(g.drop_duplicates("image")["all_zero"].astype(bool).sum())
         for ch, g in scores.groupby("characteristic", sort=False)
     }
-    summary = _clean({
+    summary = json_ready({
         "name": lm.name,
         "submission": lm.submission_fields(),
         "weights_sha256": lm.weights_sha256,
@@ -674,9 +652,9 @@ def _finalise(out: Path, plan: _Plan, opts: ScoreOptions, state: dict[str, Any])
         "human_baseline": entry["human_baseline"],
         "overlays": [f"overlays/{_safe(n)}.png" for n in plan.overlay_images],
     })
-    _write_atomic(out / "entry.json", _json_bytes(entry))
-    _write_atomic(out / "summary.json", _json_bytes(summary))
-    _write_atomic(out / "summary.md", render_markdown(summary).encode("utf-8"))
+    write_atomic(out / "entry.json", _json_bytes(entry))
+    write_atomic(out / "summary.json", _json_bytes(summary))
+    write_atomic(out / "summary.md", render_markdown(summary).encode("utf-8"))
     return summary
 
 
