@@ -47,6 +47,7 @@ from pydantic import (
 )
 
 from dermx_bench.errors import InputError
+from dermx_bench.files import read_text
 
 SCHEMA_VERSION = 1
 """The entry schema version this module reads and writes."""
@@ -389,12 +390,7 @@ def parse_entry(data: Any, file: object = "entry.json") -> Entry:
 def read_entry_json(path: str | Path) -> dict[str, Any]:
     """Read an entry file as a plain dict (InputError when missing or not valid JSON)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(p, "", "entry file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(p, f"byte {exc.start}", "not UTF-8 text") from None
+    text = read_text(p, "entry file")
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:

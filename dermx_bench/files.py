@@ -11,6 +11,22 @@ from typing import Any
 
 import numpy as np
 
+from dermx_bench.errors import InputError
+
+
+def read_text(path: str | Path, what: str, encoding: str = "utf-8") -> str:
+    """Read a text file; :class:`InputError` naming the file when missing or not UTF-8.
+
+    ``what`` names the file's role in the message, e.g. ``"metadata file"``.
+    """
+    p = Path(path)
+    try:
+        return p.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise InputError(p, "", f"{what} not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(p, f"byte {exc.start}", f"expected a UTF-8 text {what}") from None
+
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from dermx_bench.errors import InputError
+from dermx_bench.files import read_text
 from dermx_bench.ontology import Kind, Ontology
 
 REQUIRED_COLUMNS = ("current_filename", "diagnosis")
@@ -34,12 +35,7 @@ class ImageMeta:
 def read_metadata(path: str | Path, ontology: Ontology) -> list[ImageMeta]:
     """Parse and validate a metadata CSV; raise a located :class:`InputError` on bad rows."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(p, "", "metadata file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(p, f"byte {exc.start}", "expected a UTF-8 text file") from None
+    text = read_text(p, "metadata file", encoding="utf-8-sig")
     sample = text.split("\n", 1)[0]
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)

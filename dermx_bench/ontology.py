@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from dermx_bench.errors import InputError, UnknownNameError
+from dermx_bench.files import read_text
 
 DEFAULT_ONTOLOGY = Path(__file__).resolve().parent.parent / "annotations" / "ontology.json"
 
@@ -125,9 +126,7 @@ def load_ontology(path: str | Path | None = None) -> Ontology:
     """Read an ontology JSON file (default: the repository's ``annotations/ontology.json``)."""
     p = Path(path) if path is not None else DEFAULT_ONTOLOGY
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(p, "", "ontology file not found") from None
+        data = json.loads(read_text(p, "ontology file"))
     except json.JSONDecodeError as exc:
         raise InputError(p, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})") from None
     try:
