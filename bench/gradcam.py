@@ -207,7 +207,7 @@ def bench_maps(args: argparse.Namespace) -> None:
 
 
 def _ensure_v1_store(data: Path, work: Path) -> Path:
-    from dermx_bench.agreement import save_baselines
+    from dermx_bench.baseline import save_baselines
     from dermx_bench.ingest import ingest_sources
     from dermx_bench.store import Store
 

@@ -40,8 +40,6 @@ import pandas as pd
 from pycocotools import mask as cocomask
 
 from dermx_bench import rle
-from dermx_bench.errors import StoreError
-from dermx_bench.files import json_ready
 from dermx_bench.fusion import (
     DEFAULT_RULE,
     coverage_histogram,
@@ -70,12 +68,6 @@ __all__ = [
     "leave_one_out_scores_decoded",
     "fleiss_per_image",
     "fleiss_kappa_from_histogram",
-    "bootstrap_ci",
-    "stat",
-    "baseline_from_tables",
-    "save_baselines",
-    "load_baseline",
-    "render",
 ]
 
 TABLES: tuple[str, ...] = (
@@ -97,9 +89,6 @@ SCORE_COLUMNS: list[str] = [
 ]
 FLEISS_COLUMNS: list[str] = ["name", "kappa_mean", "kappa_std", "n"]
 LOO_COLUMNS: list[str] = ["name", "rule", *SCORE_COLUMNS[1:]]
-BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_SEED = 0
-BASELINE_KEY = "baseline"
 
 OnImage = Callable[[], None] | None
 
@@ -128,7 +117,7 @@ def _nan(v: float | None) -> float:
     return math.nan if v is None else float(v)
 
 
-def _mean_std(values: np.ndarray, ddof: int) -> tuple[float, float]:
+def mean_std(values: np.ndarray, ddof: int) -> tuple[float, float]:
     """Mean and std (``ddof``) of the non-NaN values; NaN where undefined."""
     v = values[~np.isnan(values)]
     if v.size == 0:
@@ -156,7 +145,7 @@ def _vector_scores(
 def _summary_row(name: str, detail: pd.DataFrame, ddof: int) -> dict[str, Any]:
     row: dict[str, Any] = {"name": name}
     for m in METRIC_NAMES:
-        row[f"{m}_mean"], row[f"{m}_std"] = _mean_std(detail[m].to_numpy(np.float64), ddof)
+        row[f"{m}_mean"], row[f"{m}_std"] = mean_std(detail[m].to_numpy(np.float64), ddof)
     row["n"] = len(detail)
     return row
 
@@ -470,7 +459,7 @@ def fleiss_table_from_refs(
     groups = {k: g for k, g in detail.groupby("name", sort=False)} if len(detail) else {}
     for name in _names_of(refs, ontology):
         if name in groups:
-            mean, std = _mean_std(groups[name]["kappa"].to_numpy(np.float64), ddof=1)
+            mean, std = mean_std(groups[name]["kappa"].to_numpy(np.float64), ddof=1)
             rows.append({"name": name, "kappa_mean": mean, "kappa_std": std,
                          "n": int(groups[name]["kappa"].notna().sum())})
     counts = {"selection": report or {}, "image_characteristics": int((detail["name"] != UNION).sum()),
@@ -634,225 +623,3 @@ def compute_table(
     """Compute one table (see :func:`compute_tables`)."""
     return compute_tables(store, [table], multi_diagnosis, release=release, ontology=ontology,
                           on_image=on_image)[0]
-
-
-# -- bootstrap and baselines --------------------------------------------------------------------
-
-
-def bootstrap_ci(
-    values: np.ndarray, groups: np.ndarray, n_resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED, level: float = 0.95,
-) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of the pooled mean, resampling groups (images).
-
-    ``values``: float array (NaN = undefined, dropped); ``groups``: the group label of each
-    value. Each resample draws as many groups as there are (with replacement) and pools
-    all their values. Vectorised: one (n_resamples, n_groups) count matrix.
-    """
-    v = np.asarray(values, np.float64)
-    ok = ~np.isnan(v)
-    if not ok.any():
-        return None, None
-    _, g = np.unique(np.asarray(groups)[ok], return_inverse=True)
-    n_groups = int(g.max()) + 1
-    sums = np.bincount(g, weights=v[ok], minlength=n_groups)
-    counts = np.bincount(g, minlength=n_groups).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    draw = rng.integers(0, n_groups, size=(n_resamples, n_groups))
-    flat = (draw + (np.arange(n_resamples) * n_groups)[:, None]).ravel()
-    w = np.bincount(flat, minlength=n_resamples * n_groups).reshape(n_resamples, n_groups).astype(np.float64)
-    means = (w @ sums) / (w @ counts)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
-def stat(values: np.ndarray, groups: np.ndarray, ddof: int = 1, seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
-    """``{"mean", "std", "ci_low", "ci_high", "n"}`` of the defined values (None if undefined)."""
-    v = np.asarray(values, np.float64)
-    mean, std = _mean_std(v, ddof)
-    lo, hi = bootstrap_ci(v, groups, seed=seed)
-    return {"mean": json_ready(mean), "std": json_ready(std), "ci_low": lo, "ci_high": hi,
-            "n": int((~np.isnan(v)).sum())}
-
-
-def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> dict[str, Any]:
-    """The baseline document :func:`load_baseline` returns, from computed tables
-    (needs ``diagnosis-gold``, ``localisation`` and ``leave-one-out``)."""
-    by = {t.table: t for t in tables}
-    loc, loo, dx = by["localisation"], by["leave-one-out"], by["diagnosis-gold"]
-    localisation: dict[str, Any] = {}
-    if loc.detail is not None and len(loc.detail):
-        for name, g in loc.detail.groupby("name", sort=False):
-            localisation[str(name)] = {m: stat(g[m].to_numpy(), g["image"].to_numpy()) for m in METRIC_NAMES}
-    leave: dict[str, Any] = {}
-    if loo.detail is not None and len(loo.detail):
-        for key, g in loo.detail.groupby(["name", "rule"], sort=False):
-            char, rule = cast(tuple[str, str], key)
-            leave.setdefault(str(char), {})[str(rule)] = {
-                m: stat(g[m].to_numpy(), g["image"].to_numpy()) for m in METRIC_NAMES
-            }
-    f1_means = dx.frame["f1_mean"].to_numpy(np.float64)
-    f1_means = f1_means[~np.isnan(f1_means)]
-    return {
-        "store_hash": store_hash,
-        "options": {"localisation_multi_diagnosis": loc.multi_diagnosis,
-                    "diagnosis_multi_diagnosis": dx.multi_diagnosis, "fusion": DEFAULT_RULE},
-        "localisation": localisation,
-        "leave_one_out": leave,
-        "diagnosis": {"accuracy": dx.counts.get("accuracy"),
-                      "macro_f1": float(f1_means.mean()) if f1_means.size else None},
-    }
-
-
-def table_payload(t: AgreementTable) -> dict[str, Any]:
-    """JSON-able form of a table: options, counts and rows (NaN -> null, unrounded)."""
-    return {
-        "table": t.table, "multi_diagnosis": t.multi_diagnosis, "counts": _jsonable(t.counts),
-        "columns": list(t.frame.columns),
-        "rows": [{k: json_ready(v) for k, v in rec.items()} for rec in t.frame.to_dict(orient="records")],
-    }
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    return json_ready(obj)
-
-
-def save_baselines(
-    store: Store, saved_at: str, *, release: str | None = None, on_image: OnImage = None
-) -> dict[str, Any]:
-    """Compute every table with the published conventions and save them in the store.
-
-    Saves ``("agreement", <table>)`` for each table and ``("agreement", "baseline")`` (the
-    document :func:`load_baseline` returns), each with the options used and the store's
-    content hash. Returns the baseline document.
-    """
-    store_hash = store.content_hash()
-    tables = compute_tables(store, TABLES, None, release=release, on_image=on_image)
-    baseline = baseline_from_tables(tables, store_hash)
-    baseline["release"] = release
-    baseline["saved_at"] = saved_at
-    for t in tables:
-        payload = table_payload(t)
-        payload.update({"store_hash": store_hash, "release": release, "saved_at": saved_at})
-        store.save_result("agreement", t.table, payload, saved_at)
-    store.save_result("agreement", BASELINE_KEY, baseline, saved_at)
-    return baseline
-
-
-def load_baseline(store: Store) -> dict[str, Any]:
-    """The saved inter-rater baseline; StoreError if missing or the store changed since."""
-    hint = f"run 'dermx-bench agreement --store {store.path} --save'"
-    doc = store.load_result("agreement", BASELINE_KEY)
-    if doc is None:
-        raise StoreError(f"{store.path}: no inter-rater baseline saved; {hint}")
-    if doc.get("store_hash") != store.content_hash():
-        raise StoreError(
-            f"{store.path}: the inter-rater baseline was saved for other store contents "
-            f"(evaluations or metadata changed since); {hint} again"
-        )
-    return cast(dict[str, Any], doc)
-
-
-# -- rendering ----------------------------------------------------------------------------------
-
-
-def _fmt_cell(v: Any, decimals: int) -> str:
-    v = json_ready(v)
-    if v is None:
-        return "–" if decimals >= 0 else ""
-    if isinstance(v, float):
-        return f"{v:.{decimals}f}"
-    return str(v)
-
-
-def _markdown(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for rec in df.to_dict(orient="records"):
-        lines.append("| " + " | ".join(_fmt_cell(rec[c], 2) for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def _text(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    cells = [[_fmt_cell(rec[c], 2) for c in cols] for rec in df.to_dict(orient="records")]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(cols)]
-    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cols, widths, strict=True)))]
-    for r in cells:
-        out.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                             for i, (v, w) in enumerate(zip(r, widths, strict=True))))
-    return "\n".join(out)
-
-
-def _selection_line(report: dict[str, Any]) -> str:
-    if not report:
-        return ""
-    reasons = ", ".join(f"{k} {v}" for k, v in report.get("discarded_by_reason", {}).items()) or "none"
-    md = report.get("multi_diagnosis")
-    multi = report.get("multi_diagnosis_evaluations", 0)
-    handling = (f"{report.get('multi_diagnosis_dropped', 0)} dropped" if md == "drop"
-                else f"kept with the {'alphabetically first' if md == 'alphabetical' else 'first listed'} diagnosis")
-    return (f"evaluations kept {report.get('kept')}, discarded {report.get('discarded')} ({reasons}); "
-            f"{multi} with several diagnoses: {handling}")
-
-
-def _counts_lines(t: AgreementTable) -> list[str]:
-    lines = [f"- multi_diagnosis = `{t.multi_diagnosis}`"]
-    sel = t.counts.get("selection")
-    if sel:
-        lines.append(f"- {_selection_line(sel)}")
-    for k, v in t.counts.items():
-        if k in ("selection", "accuracy_by_rater"):
-            continue
-        if isinstance(v, float):
-            v = f"{v:.4f}"
-        elif isinstance(v, list):
-            v = ", ".join(map(str, v))
-        lines.append(f"- {k.replace('_', ' ')}: {v}")
-    return lines
-
-
-_TITLES = {
-    "diagnosis-gold": "Diagnosis against the gold standard (mean ± population std over raters)",
-    "diagnosis-pairwise": "Pairwise diagnosis agreement (mean ± population std over ordered pairs)",
-    "presence": "Characteristic presence agreement (mean ± population std over ordered pairs)",
-    "localisation": "Localisation agreement (mean ± sample std over ordered pairs, pooled over images)",
-    "fleiss": "Fleiss' kappa over pixel labels (mean ± sample std over images)",
-    "leave-one-out": "Leave one rater out: each rater against the fusion of the others (mean ± sample std)",
-}
-
-
-def render(tables: Sequence[AgreementTable], fmt: str, *, store_hash: str | None = None) -> str:
-    """Format tables: ``csv`` (one table, unrounded), ``json`` (unrounded), ``table`` or ``md``
-    (two decimals; ``md`` of several tables is the reproduction report with counts)."""
-    if fmt == "csv":
-        if len(tables) != 1:
-            raise ValueError("the csv format holds one table; choose one with --table")
-        return cast(str, tables[0].frame.to_csv(index=False, float_format=None, na_rep="")).rstrip("\n")
-    if fmt == "json":
-        payloads = [table_payload(t) for t in tables]
-        import json
-
-        return json.dumps(payloads[0] if len(payloads) == 1 else payloads, indent=2)
-    if fmt == "table":
-        parts = []
-        for t in tables:
-            parts.append(f"# {t.table} (multi_diagnosis={t.multi_diagnosis})\n{_text(t.frame)}")
-        return "\n\n".join(parts)
-    if fmt == "md":
-        parts = []
-        if len(tables) > 1:
-            parts.append("# DermX inter-rater agreement: reproduction report")
-            if store_hash:
-                parts.append(f"Store content hash: `{store_hash}`. Figures rounded to two decimals; "
-                             "`–` marks an undefined value.")
-        for t in tables:
-            head = f"## {t.table}: {_TITLES[t.table]}"
-            parts.append("\n".join([head, "", *_counts_lines(t), "", _markdown(t.frame)]))
-        return "\n\n".join(parts)
-    raise ValueError(f"unknown format {fmt!r}; choose one of: table, csv, json, md")

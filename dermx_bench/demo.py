@@ -76,7 +76,7 @@ def run_demo(
     on_step: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the demo into folder ``out`` (replaced if an earlier demo made it)."""
-    from dermx_bench.agreement import save_baselines
+    from dermx_bench.baseline import save_baselines
     from dermx_bench.ingest import ingest_sources
     from dermx_bench.leaderboard import add_run, publish
     from dermx_bench.run import ScoreOptions, score_run

@@ -220,7 +220,7 @@ def plan_run(
     ontology: Any = None,
 ) -> _Plan:
     """Everything checked and decided before any model work (nothing is written)."""
-    from dermx_bench.agreement import load_baseline
+    from dermx_bench.baseline import load_baseline
     from dermx_bench.images import find_images, geometry
     from dermx_bench.ontology import load_ontology
     from dermx_bench.references import load_references

@@ -310,11 +310,13 @@ class Store:
 
     def save_result(self, kind: str, key: str, payload: Any, saved_at: str) -> None:
         """Save a JSON-able result (e.g. an agreement table) under (kind, key), replacing any."""
+        self.save_results(kind, [(key, payload)], saved_at)
+
+    def save_results(self, kind: str, items: Iterable[tuple[str, Any]], saved_at: str) -> None:
+        """Save several (key, payload) results of one kind in one transaction."""
+        rows = [(kind, key, saved_at, json.dumps(payload, sort_keys=True)) for key, payload in items]
         with self.transaction() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
-                (kind, key, saved_at, json.dumps(payload, sort_keys=True)),
-            )
+            c.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows)
 
     def load_result(self, kind: str, key: str) -> Any | None:
         row = self.conn.execute(

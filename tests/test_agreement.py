@@ -15,19 +15,17 @@ from dermx_bench import rle as R
 from dermx_bench.agreement import (
     SCORE_COLUMNS,
     TABLES,
-    bootstrap_ci,
     compute_table,
     compute_tables,
     fleiss_kappa_from_histogram,
     fleiss_per_image,
     leave_one_out_scores,
     leave_one_out_scores_decoded,
-    load_baseline,
     localisation_pairs,
     localisation_pairs_decoded,
-    render,
-    save_baselines,
 )
+from dermx_bench.agreement_report import render
+from dermx_bench.baseline import bootstrap_ci, load_baseline, save_baselines
 from dermx_bench.cli import main
 from dermx_bench.errors import StoreError
 from dermx_bench.fusion import list_fusion_rules

@@ -29,7 +29,7 @@ N_IMAGES = 18
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A synthetic store with its saved baseline, synthetic photos with markers, a random model."""
-    from dermx_bench.agreement import save_baselines
+    from dermx_bench.baseline import save_baselines
     from dermx_bench.ingest import ingest_sources
     from dermx_bench.store import Store
     from dermx_bench.synth_darwin import make_images, write_dataset
@@ -283,7 +283,7 @@ def test_synthetic_photographs(world: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.dermx
 def test_real_v1_annotations_with_synthetic_photos(tmp_path: Path) -> None:
     """The harness on the real v1-2021 annotations: photos for 24 images, the rest reported as skipped."""
-    from dermx_bench.agreement import save_baselines
+    from dermx_bench.baseline import save_baselines
     from dermx_bench.ingest import ingest_sources
     from dermx_bench.references import load_references
     from dermx_bench.store import Store

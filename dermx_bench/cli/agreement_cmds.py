@@ -71,7 +71,9 @@ def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, f
       dermx-bench agreement --store dermx.db --table all --format md > report.md
       dermx-bench agreement --store dermx.db --save
     """
-    from dermx_bench.agreement import TABLES, compute_tables, render, save_baselines
+    from dermx_bench.agreement import TABLES, compute_tables
+    from dermx_bench.agreement_report import render
+    from dermx_bench.baseline import save_baselines
     from dermx_bench.store import Store
 
     if table is None and not save:
