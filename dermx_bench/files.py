@@ -53,6 +53,23 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     return out
 
 
+def swap_folder(staged: Path, target: Path, scratch: Path) -> None:
+    """Move folder ``staged`` to ``target``, replacing any folder there.
+
+    The old ``target`` is first moved aside into ``scratch`` (an existing folder on the
+    same file system, removed by the caller) and put back if the move fails.
+    """
+    old = scratch / "old"
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if old.exists():
+            os.replace(old, target)
+        raise
+
+
 def json_ready(v: Any) -> Any:
     """A copy of ``v`` that ``json.dumps(allow_nan=False)`` accepts: NaN -> None, numpy -> Python."""
     if isinstance(v, dict):

@@ -40,6 +40,7 @@ from dermx_bench.entry import (
     read_entry_json,
 )
 from dermx_bench.errors import DermxError, InputError
+from dermx_bench.files import swap_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -503,15 +504,7 @@ def add_run(
         for p in overlays:
             shutil.copyfile(p, staged / OVERLAYS / p.name)
         (tmp / "entry.json").write_text(dump_entry(data), encoding="utf-8")
-        folder = edir / stem
-        if folder.exists():
-            os.replace(folder, tmp / "old")
-        try:
-            os.replace(staged, folder)
-        except OSError:
-            if (tmp / "old").exists():
-                os.replace(tmp / "old", folder)
-            raise
+        swap_folder(staged, edir / stem, tmp)
         os.replace(tmp / "entry.json", target)  # the commit point
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

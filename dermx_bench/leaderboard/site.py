@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from urllib.parse import quote
 
 from dermx_bench.entry import METRICS, UNION, Entry, Stat
 from dermx_bench.errors import InputError
+from dermx_bench.files import swap_folder
 from dermx_bench.leaderboard.entries import StoredEntry
 from dermx_bench.leaderboard.tables import (
     DASH,
@@ -326,14 +326,7 @@ def write_site(board: Board, stored: list[StoredEntry], out: str | Path) -> Path
             (page_dir / "index.html").write_text(
                 env.get_template("leaderboard_entry.html.j2").render(**ctx), encoding="utf-8"
             )
-        if out.exists():
-            os.replace(out, tmp / "old")
-        try:
-            os.replace(site, out)
-        except OSError:
-            if (tmp / "old").exists():
-                os.replace(tmp / "old", out)
-            raise
+        swap_folder(site, out, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
