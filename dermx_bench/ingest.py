@@ -20,7 +20,7 @@ from typing import Any
 
 from dermx_bench import raster, rle
 from dermx_bench.darwin import DEFAULT_NAME_PATTERN, Evaluation, iter_sources, parse_evaluation
-from dermx_bench.errors import ConflictError, InputError
+from dermx_bench.errors import ConflictError, DermxError, InputError
 from dermx_bench.metadata import ImageMeta, read_metadata
 from dermx_bench.ontology import Kind, Ontology, load_ontology
 from dermx_bench.selection import select
@@ -200,6 +200,7 @@ def ingest_sources(
     report.releases = Counter(p.release for p in prepared.values())
     report.masks = sum(len(p.masks) for p in prepared.values())
 
+    existed = Path(store_path).exists()
     store = Store.open(store_path, create=True)
     try:
         with store.transaction() as conn:
@@ -208,8 +209,13 @@ def ingest_sources(
             if pause:  # a testing hook: lets a test kill the process inside the transaction
                 print("paused before commit", file=sys.stderr, flush=True)
                 time.sleep(float(pause))
-    finally:
+    except DermxError:
         store.close()
+        if not existed:  # a failed first ingest leaves no store behind
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+        raise
+    store.close()
     report.seconds = time.perf_counter() - t0
     return report
 
