@@ -138,6 +138,18 @@ def _iter_zip(p: Path) -> Iterator[RawFile]:
             yield RawFile(f"{p}!{info.filename}", name, zf.read(info))
 
 
+def check_name_pattern(pattern: str) -> None:
+    """Raise :class:`InputError` unless ``pattern`` is a regex with groups ``rater`` and ``image``."""
+    try:
+        groups = re.compile(pattern).groupindex
+    except re.error as exc:
+        raise InputError("--name-pattern", pattern, f"expected a valid regular expression ({exc})") from None
+    missing = [g for g in ("rater", "image") if g not in groups]
+    if missing:
+        raise InputError("--name-pattern", pattern, f"expected named groups (?P<rater>...) and (?P<image>...); "
+                         f"missing {', '.join(missing)}")
+
+
 def split_name(file_name: str, pattern: str = DEFAULT_NAME_PATTERN) -> tuple[str, str] | None:
     """Split ``<rater>_<image>.json`` into (rater, image stem) with ``pattern``'s named groups."""
     stem = file_name[:-5] if file_name.lower().endswith(".json") else file_name

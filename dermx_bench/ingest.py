@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from dermx_bench import raster, rle
-from dermx_bench.darwin import DEFAULT_NAME_PATTERN, Evaluation, iter_sources, parse_evaluation
+from dermx_bench.darwin import (
+    DEFAULT_NAME_PATTERN,
+    Evaluation,
+    check_name_pattern,
+    iter_sources,
+    parse_evaluation,
+)
 from dermx_bench.errors import ConflictError, DermxError, InputError
 from dermx_bench.metadata import ImageMeta, read_metadata
 from dermx_bench.ontology import Kind, Ontology, load_ontology
@@ -170,6 +176,7 @@ def ingest_sources(
     is unchanged.
     """
     t0 = time.perf_counter()
+    check_name_pattern(name_pattern)
     onto = ontology or load_ontology()
     report = IngestReport(sources=[str(s) for s in sources])
     prepared: dict[tuple[str, str], _Prepared] = {}

@@ -153,3 +153,13 @@ def test_export_masks_png_layout(sample_store: Path, tmp_path: Path) -> None:
 def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
     code, _, err = run("info", "--store", str(tmp_path / "nope.db"))
     assert code == 1 and "no such store" in err
+
+
+def test_bad_name_pattern(tmp_path: Path) -> None:
+    code, _, err = run("ingest", str(SAMPLE / "annotations"), "--store", str(tmp_path / "s.db"),
+                       "--name-pattern", r"^(?P<who>[^_]+)_(?P<image>.+)$")
+    assert code == 1 and "Error: --name-pattern: " in err and "missing rater" in err
+    code, _, err = run("ingest", str(SAMPLE / "annotations"), "--store", str(tmp_path / "s.db"),
+                       "--name-pattern", "(")
+    assert code == 1 and "expected a valid regular expression" in err
+    assert not (tmp_path / "s.db").exists()
