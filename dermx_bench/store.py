@@ -168,6 +168,8 @@ class Store:
             raise StoreError(f"{p}: no such store (create one with 'dermx-bench ingest ... --store {p}')")
         if p.exists() and p.is_dir():
             raise StoreError(f"{p}: is a folder, expected a store file")
+        if create:
+            p.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(p, timeout=timeout, isolation_level=None)
             conn.execute("PRAGMA foreign_keys = ON")
