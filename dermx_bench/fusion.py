@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as cocomask
 
 from dermx_bench.metrics import rle_runs
 from dermx_bench.registry import Registry
-from dermx_bench.rle import RLE
+from dermx_bench.rle import RLE, encode_runs
+from dermx_bench.rle import area as rle_area
+from dermx_bench.rle import bbox as rle_bbox
 
 __all__ = [
     "FusionRule",
@@ -266,7 +267,7 @@ class FuzzyRLE:
 
     def areas(self) -> list[int]:
         """Pixel count of each level set."""
-        return [int(cocomask.area(_coco(lv))) for lv in self.levels]
+        return [rle_area(lv) for lv in self.levels]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (level RLEs with string counts)."""
@@ -275,17 +276,6 @@ class FuzzyRLE:
             "n_drawn": self.n_drawn, "thresholds": list(self.thresholds),
             "denominator": self.denominator, "levels": [dict(lv) for lv in self.levels],
         }
-
-
-def _coco(rle: RLE) -> dict[str, Any]:
-    c = rle["counts"]
-    return {"size": list(rle["size"]), "counts": c.encode("ascii") if isinstance(c, str) else c}
-
-
-def _compress(counts: list[int], h: int, w: int) -> RLE:
-    r = cocomask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-    c = r["counts"]
-    return {"size": [h, w], "counts": c.decode("ascii") if isinstance(c, bytes) else c}
 
 
 def fuse_levels(
@@ -297,7 +287,7 @@ def fuse_levels(
     h, w = _size_of(masks, size)
     thresholds, den = spec.thresholds(len(masks), n_counting)
     lengths, cov = segments(masks, h * w)
-    levels = [_compress(_level_counts(lengths, cov, t), h, w) for t in thresholds]
+    levels = [encode_runs(_level_counts(lengths, cov, t), (h, w)) for t in thresholds]
     return FuzzyRLE((h, w), rule, n_counting, len(masks), thresholds, den, levels)
 
 
@@ -324,11 +314,10 @@ def levels_to_coco(
             }
         cat = categories.setdefault(characteristic, len(categories) + 1)
         for j, (t, lv) in enumerate(zip(fz.thresholds, fz.levels, strict=True)):
-            c = _coco(lv)
             annotations.append({
                 "id": len(annotations) + 1, "image_id": images[image]["id"], "category_id": cat,
-                "iscrowd": 1, "segmentation": dict(lv), "area": int(cocomask.area(c)),
-                "bbox": [float(v) for v in cocomask.toBbox(c)],
+                "iscrowd": 1, "segmentation": dict(lv), "area": rle_area(lv),
+                "bbox": rle_bbox(lv),
                 "level": j, "threshold": t, "value": fz.value_of_level(j), "rule": fz.rule,
                 "n_counting": fz.n_counting, "n_drawn": fz.n_drawn, "denominator": fz.denominator,
             })
