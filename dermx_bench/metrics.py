@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from pycocotools import mask as cocomask
 
 from dermx_bench.registry import Registry
-from dermx_bench.rle import RLE
+from dermx_bench.rle import RLE, intersection_area
+from dermx_bench.rle import area as rle_area
 
 __all__ = [
     "Scores",
@@ -132,10 +132,9 @@ def scores_rle(a: RLE, s: RLE) -> Scores:
     if list(a["size"]) != list(s["size"]):
         raise ValueError(f"RLE sizes differ: {a['size']} and {s['size']}")
     h, w = (int(v) for v in a["size"])
-    ca, cs = _coco(a), _coco(s)
-    area_a = int(cocomask.area(ca))
-    area_s = int(cocomask.area(cs))
-    inter = int(cocomask.area(cocomask.merge([ca, cs], intersect=True))) if area_a and area_s else 0
+    area_a = rle_area(a)
+    area_s = rle_area(s)
+    inter = intersection_area(a, s) if area_a and area_s else 0
     return binary_scores_from_areas(area_a, area_s, inter, h * w)
 
 
@@ -145,11 +144,6 @@ def binary_scores_from_areas(area_a: int, area_s: int, inter: int, n_pixels: int
     return scores_from_sums(
         float(inter), float(area_a), float(area_s), float(n_pixels - union), float(n_pixels - area_s)
     )
-
-
-def _coco(rle: RLE) -> dict[str, object]:
-    counts = rle["counts"]
-    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
 # -- sums of a map over an RLE mask, without decoding the mask --------------------------------
