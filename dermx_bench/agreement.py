@@ -40,6 +40,7 @@ import pandas as pd
 from pycocotools import mask as cocomask
 
 from dermx_bench import rle
+from dermx_bench.errors import RegistryError
 from dermx_bench.fusion import (
     DEFAULT_RULE,
     coverage_histogram,
@@ -50,9 +51,9 @@ from dermx_bench.fusion import (
 )
 from dermx_bench.metrics import fuzzy_scores, scores_from_sums
 from dermx_bench.ontology import Ontology, load_ontology
-from dermx_bench.references import UNION, ImageReference, build_references
+from dermx_bench.references import UNION, ImageReference, build_references, check_multi_diagnosis
 from dermx_bench.rle import RLE
-from dermx_bench.selection import MULTI_DIAGNOSIS_OPTIONS, MultiDiagnosis, select
+from dermx_bench.selection import MultiDiagnosis, select
 from dermx_bench.store import EvaluationInfo, Store
 
 __all__ = [
@@ -163,8 +164,7 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 def _kept(
     evals: list[EvaluationInfo], multi_diagnosis: MultiDiagnosis
 ) -> tuple[list[tuple[EvaluationInfo, str]], dict[str, Any]]:
-    if multi_diagnosis not in MULTI_DIAGNOSIS_OPTIONS:
-        raise ValueError(f"multi_diagnosis must be one of {MULTI_DIAGNOSIS_OPTIONS}, got {multi_diagnosis!r}")
+    check_multi_diagnosis(multi_diagnosis)
     sel = select(evals, multi_diagnosis)
     return [(evals[i], dx) for i, dx in sel.kept.items()], sel.report()
 
@@ -587,7 +587,7 @@ def compute_tables(
     """
     for t in tables:
         if t not in TABLES:
-            raise ValueError(f"unknown table {t!r}; choose one of: {', '.join(TABLES)}")
+            raise RegistryError("agreement table", t, list(TABLES))
     onto = ontology or load_ontology()
     evals = store.evaluations(release)
     gold = {im.name: im.gold for im in store.images()}

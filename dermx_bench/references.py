@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dermx_bench import rle
+from dermx_bench.errors import RegistryError
 from dermx_bench.fusion import DEFAULT_RULE, FuzzyRLE, fuse, fuse_levels
 from dermx_bench.ontology import Ontology, load_ontology
 from dermx_bench.rle import RLE
@@ -23,7 +24,7 @@ from dermx_bench.selection import (
 )
 from dermx_bench.store import EvaluationInfo, Store
 
-__all__ = ["UNION", "ImageReference", "load_references", "counting_selection"]
+__all__ = ["UNION", "ImageReference", "load_references", "counting_selection", "check_multi_diagnosis"]
 
 #: Key of ``ImageReference.masks`` holding each rater's union of all characteristics.
 UNION = "union"
@@ -78,12 +79,17 @@ class ImageReference:
         return fuse_levels(list(self.drawn(characteristic).values()), len(self.raters), rule, size=self.size)
 
 
+def check_multi_diagnosis(multi_diagnosis: str) -> None:
+    """RegistryError unless ``multi_diagnosis`` is one of ``MULTI_DIAGNOSIS_OPTIONS``."""
+    if multi_diagnosis not in MULTI_DIAGNOSIS_OPTIONS:
+        raise RegistryError("multi-diagnosis convention", multi_diagnosis, list(MULTI_DIAGNOSIS_OPTIONS))
+
+
 def counting_selection(
     store: Store, multi_diagnosis: MultiDiagnosis = "drop", release: str | None = None
 ) -> tuple[list[EvaluationInfo], Selection]:
     """The store's evaluations (of ``release``) and which of them count (METHODS §3)."""
-    if multi_diagnosis not in MULTI_DIAGNOSIS_OPTIONS:
-        raise ValueError(f"multi_diagnosis must be one of {MULTI_DIAGNOSIS_OPTIONS}, got {multi_diagnosis!r}")
+    check_multi_diagnosis(multi_diagnosis)
     evals = store.evaluations(release)
     return evals, select(evals, multi_diagnosis)
 
