@@ -129,7 +129,12 @@ def find_config(folder: str | Path) -> Path:
 
 def read_config(config_file: Path) -> dict[str, Any]:
     """Parse the TOML or JSON configuration; syntax errors name the line."""
-    text = config_file.read_text(encoding="utf-8")
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _err(config_file, f"byte {exc.start}", "expected a UTF-8 text file") from None
+    except OSError as exc:
+        raise _err(config_file, "", f"cannot read the configuration ({exc.strerror or exc})") from None
     try:
         if config_file.suffix == ".toml":
             data = tomllib.loads(text)
