@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dermx_bench.errors import SubmissionError
+from dermx_bench.images import RESIZE_MODES
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from dermx_bench.ontology import Ontology
 
 CONFIG_NAMES = ("submission.toml", "submission.json")
-RESIZE_MODES = ("stretch", "shorter-side+center-crop")
 IGNORE = "ignore"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
