@@ -22,7 +22,7 @@ and sets pixels outside the box, which the model never saw, to 0.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -68,7 +68,12 @@ class ImageSet:
 
     def problem_counts(self) -> dict[str, int]:
         """Skipped images by kind of problem (the text before the first ':')."""
-        return dict(Counter(p.split(":", 1)[0] for p in self.problems.values()))
+        return problem_counts(self.problems)
+
+
+def problem_counts(problems: Mapping[str, str]) -> dict[str, int]:
+    """Count problems (image name -> text) by kind: the text before the first ':', in first-seen order."""
+    return dict(Counter(p.split(":", 1)[0] for p in problems.values()))
 
 
 def _index(folder: Path) -> dict[str, list[Path]]:

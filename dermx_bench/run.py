@@ -565,6 +565,7 @@ def _finalise(out: Path, plan: _Plan, opts: ScoreOptions, state: dict[str, Any])
     import pandas as pd
 
     from dermx_bench.aggregate import aggregate_scores, per_image_union, with_baseline
+    from dermx_bench.images import problem_counts
     from dermx_bench.ontology import load_ontology
     from dermx_bench.scoring import diagnosis_scores
 
@@ -606,7 +607,7 @@ def _finalise(out: Path, plan: _Plan, opts: ScoreOptions, state: dict[str, Any])
         "n_score_rows": len(scores),
         "all_zero_maps": {"n": len(all_zero_images), "images": all_zero_images,
                           "by_characteristic": {k: zero_by_char.get(k, 0) for k in localisation}},
-        "skipped_photographs": {"n": len(plan.skipped), "by_problem": _count_kinds(plan.skipped),
+        "skipped_photographs": {"n": len(plan.skipped), "by_problem": problem_counts(plan.skipped),
                                 "images": plan.skipped},
         "excluded_images": {"n": len(plan.excluded), "images": plan.excluded},
         "images_without_gold": int((preds["gold"] == "").sum()),
@@ -620,14 +621,6 @@ def _finalise(out: Path, plan: _Plan, opts: ScoreOptions, state: dict[str, Any])
     write_atomic(out / "summary.json", _json_bytes(summary))
     write_atomic(out / "summary.md", render_markdown(summary).encode("utf-8"))
     return summary
-
-
-def _count_kinds(problems: dict[str, str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for p in problems.values():
-        k = p.split(":", 1)[0]
-        out[k] = out.get(k, 0) + 1
-    return out
 
 
 __all__ = ["ScoreOptions", "RunConflictError", "score_run", "plan_run", "versions",
