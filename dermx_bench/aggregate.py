@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dermx_bench.references import UNION
 from dermx_bench.scoring import FUSION_PREFIX, METRIC_NAMES, RATER_PREFIX
 
 if TYPE_CHECKING:
     import pandas as pd
 
-UNION = "union"
 DEFAULT_SEED = 0
 DEFAULT_N_BOOT = 1000
 
