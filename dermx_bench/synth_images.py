@@ -10,8 +10,8 @@ is added at one of six places along the photograph's border: a model
 can learn the diagnosis from it alone (a "shortcut"), and its maps then point at the
 marker rather than at the lesions.
 
-Everything is drawn from ``numpy.random.default_rng([seed, k])`` with ``k`` the image's
-index in name order, so a photo does not depend on which other images are made.
+Everything is drawn from ``numpy.random.default_rng([seed, k])`` with ``k`` taken from the
+sha256 of the image's name, so a photo does not depend on which other images are made.
 """
 
 from __future__ import annotations
@@ -186,14 +186,15 @@ def write_store_images(
     Lesions fill the union of the counting raters' masks (``multi_diagnosis`` selects
     which evaluations count, METHODS §3); an image no counting rater drew on is plain
     skin. The texture follows the metadata's gold diagnosis; ``marker`` adds the
-    diagnosis's marker. Files are written via a temporary name and ``os.replace``.
+    diagnosis's marker. Files are written with :func:`dermx_bench.files.write_atomic`.
     """
-    import os
+    import io
 
     from PIL import Image
 
     from dermx_bench import rle
     from dermx_bench.errors import InputError
+    from dermx_bench.files import write_atomic
     from dermx_bench.references import UNION, load_references
     from dermx_bench.store import Store
 
@@ -221,10 +222,9 @@ def write_store_images(
         dx = info.gold
         photo = synth_photo(info.height, info.width, mask, dx, rng, tone=tone,
                             marker=dx if (marker and dx is not None) else None)
-        path = out / f"{info.name}.{fmt}"
-        tmp = out / f".{info.name}.{fmt}.tmp"
-        Image.fromarray(photo).save(tmp, format="PNG" if fmt == "png" else "JPEG", quality=92)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        Image.fromarray(photo).save(buf, format="PNG" if fmt == "png" else "JPEG", quality=92)
+        write_atomic(out / f"{info.name}.{fmt}", buf.getvalue())
         report.written += 1
         report.with_lesions += int(mask is not None and bool(mask.any()))
         report.with_marker += int(marker and dx is not None)
