@@ -355,7 +355,7 @@ def _errors_to_input_error(file: object, exc: ValidationError) -> InputError:
     if first["type"] == "missing":
         what = "required field is missing"
     elif first["type"] == "extra_forbidden":
-        what = "unknown field (not part of entry schema version 1)"
+        what = f"unknown field (not part of entry schema version {SCHEMA_VERSION})"
     if len(errors) > 1:
         rest = "; ".join(
             f"{_where(e['loc']) or '(entry)'}: {e['msg'].removeprefix('Value error, ')}"
