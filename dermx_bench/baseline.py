@@ -101,7 +101,7 @@ def table_payload(t: AgreementTable) -> dict[str, Any]:
     return {
         "table": t.table, "multi_diagnosis": t.multi_diagnosis, "counts": json_ready(t.counts),
         "columns": list(t.frame.columns),
-        "rows": [{k: json_ready(v) for k, v in rec.items()} for rec in t.frame.to_dict(orient="records")],
+        "rows": json_ready(t.frame.to_dict(orient="records")),
     }
 
 
