@@ -93,12 +93,15 @@ def aggregate_scores(scores: pd.DataFrame, seed: int, n_boot: int) -> dict[str, 
     df["image"] = df["image"].astype(str)
     df["characteristic"] = df["characteristic"].astype(str)
     per_rater, fused = per_image(df)
+    n_images = df.groupby("characteristic")["image"].nunique()
+    pr_chars = set(per_rater.index.get_level_values(0))
+    fu_chars = set(fused.index.get_level_values(0))
     out: dict[str, Any] = {}
-    for ch in _order(sorted(df["characteristic"].unique().tolist())):
-        pr = per_rater.xs(ch, level="characteristic") if ch in per_rater.index.get_level_values(0) else None
-        fu = fused.xs(ch, level="characteristic") if ch in fused.index.get_level_values(0) else None
+    for ch in _order(sorted(n_images.index.tolist())):
+        pr = per_rater.xs(ch, level="characteristic") if ch in pr_chars else None
+        fu = fused.xs(ch, level="characteristic") if ch in fu_chars else None
         out[ch] = {
-            "n_images": int(df.loc[df["characteristic"] == ch, "image"].nunique()),
+            "n_images": int(n_images[ch]),
             "per_rater": {m: stat([] if pr is None else pr[m].tolist(), seed, n_boot) for m in METRIC_NAMES},
             "fusion": {m: stat([] if fu is None else fu[m].tolist(), seed, n_boot) for m in METRIC_NAMES},
         }
