@@ -8,10 +8,11 @@ from typing import Any
 import click
 
 from dermx_bench.cli.common import progress, store_option
+from dermx_bench.selection import MULTI_DIAGNOSIS_OPTIONS
 
 _TABLE_CHOICES = ["diagnosis-gold", "diagnosis-pairwise", "presence", "localisation", "fleiss",
                   "leave-one-out", "all"]
-_MULTI = ["drop", "alphabetical", "first"]
+_MULTI = list(MULTI_DIAGNOSIS_OPTIONS)
 
 
 def _multi_option(help_text: str) -> Any:
