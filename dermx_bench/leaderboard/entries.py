@@ -509,8 +509,3 @@ def add_run(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return AddResult(entry.name, target, len(overlays), replaced)
-
-
-def read_kept_scores(stored: StoredEntry) -> pd.DataFrame:
-    """The ``scores.csv`` kept beside an entry (InputError if it was not kept)."""
-    return _read_scores(stored.folder / SCORES_FILE)
