@@ -43,8 +43,9 @@ import numpy as np
 from dermx_bench import __version__
 from dermx_bench.errors import DermxError, InputError, StoreError, SubmissionError
 from dermx_bench.files import json_ready, write_atomic
+from dermx_bench.references import UNION
 from dermx_bench.run_report import render_markdown, render_overlay
-from dermx_bench.scoring import SCORE_COLUMNS, ScoreRow
+from dermx_bench.scoring import FUSION_PREFIX, SCORE_COLUMNS, ScoreRow
 
 PARTIAL = ".partial"
 STATE_FILE = "run_state.json"
@@ -203,7 +204,7 @@ def _check_options(opts: ScoreOptions) -> None:
 
 def _pick_overlays(refs: Sequence[Any], gold: dict[str, str | None], n: int) -> list[str]:
     """Up to ``n`` images: the first (by name) of each gold diagnosis, then the next ones."""
-    with_masks = [r.image for r in refs if r.masks.get("union")]
+    with_masks = [r.image for r in refs if r.drawn(UNION)]
     chosen: list[str] = []
     seen: set[str | None] = set()
     for name in with_masks:
@@ -494,9 +495,9 @@ def _execute(
                 pred_rows.append([ref.image, ref.gold, lm.classes[int(cam.targets[i])], predicted,
                                   not bool(map_sum > 0), map_sum])
                 if ref.image in overlay_set:
-                    union = ref.fuse("union") if ref.drawn("union") else np.zeros(ref.size, np.float32)
-                    f1 = next((r.f1 for r in rows if r.characteristic == "union"
-                               and r.reference.startswith("fusion:")), None)
+                    union = ref.fuse(UNION) if ref.drawn(UNION) else np.zeros(ref.size, np.float32)
+                    f1 = next((r.f1 for r in rows if r.characteristic == UNION
+                               and r.reference.startswith(FUSION_PREFIX)), None)
                     render_overlay(
                         out / "overlays" / f"{_safe(ref.image)}.png", load_photo(plan.paths[ref.image]),
                         union, full, n_raters=len(ref.raters),
