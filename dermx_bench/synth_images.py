@@ -240,7 +240,7 @@ def training_set(
     """Random synthetic photos for training small models.
 
     ``size`` = (height, width). ``lesions``: ``"diagnosis"`` (texture of the label),
-    ``"random"`` (texture of a random other diagnosis: uninformative) or ``"none"``.
+    ``"random"`` (texture of a diagnosis drawn at random, possibly the label's: uninformative) or ``"none"``.
     ``marker``: ``"diagnosis"`` (the label's marker), ``"random"`` or ``"none"``.
     Returns (photos uint8 (n, h, w, 3), labels int64 (n,) indexing ``diagnoses``,
     lesion masks bool (n, h, w)).
