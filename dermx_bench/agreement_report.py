@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -87,8 +88,6 @@ def render(tables: Sequence[AgreementTable], fmt: str, *, store_hash: str | None
         return cast(str, tables[0].frame.to_csv(index=False, float_format=None, na_rep="")).rstrip("\n")
     if fmt == "json":
         payloads = [table_payload(t) for t in tables]
-        import json
-
         return json.dumps(payloads[0] if len(payloads) == 1 else payloads, indent=2)
     if fmt == "table":
         parts = []
