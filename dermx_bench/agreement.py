@@ -295,11 +295,6 @@ def diagnosis_gold_table(
 # -- localisation ------------------------------------------------------------------------------
 
 
-def _coco(m: RLE) -> dict[str, Any]:
-    c = m["counts"]
-    return {"size": list(m["size"]), "counts": c.encode("ascii") if isinstance(c, str) else c}
-
-
 def _names_of(refs: Sequence[ImageReference], ontology: Ontology) -> list[str]:
     names = {c for ref in refs for c in ref.characteristics()}
     return [*ontology.order(list(names)), UNION]
@@ -329,7 +324,7 @@ def localisation_pairs(refs: Sequence[ImageReference], on_image: OnImage = None)
                 if not drawn:
                     continue
                 who = list(drawn)
-                coco = [_coco(drawn[r]) for r in who]
+                coco = [rle.to_coco(drawn[r]) for r in who]
                 areas = dict(zip(who, (int(v) for v in cocomask.area(coco)), strict=True))
                 both: dict[tuple[str, str], int] = {}
                 for i in range(len(who)):

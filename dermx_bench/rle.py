@@ -31,7 +31,8 @@ def _to_str(rle: dict[str, Any]) -> RLE:
             "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
 
 
-def _to_coco(rle: RLE) -> dict[str, Any]:
+def to_coco(rle: RLE) -> dict[str, Any]:
+    """The RLE as pycocotools takes it (``counts`` as bytes)."""
     counts = rle["counts"]
     return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
@@ -82,21 +83,21 @@ def encode_runs(runs: list[int], shape: tuple[int, int]) -> RLE:
 
 def decode(rle: RLE) -> np.ndarray:
     """Decode to a uint8 (height, width) array of 0/1."""
-    return np.ascontiguousarray(cocomask.decode(_to_coco(rle)))
+    return np.ascontiguousarray(cocomask.decode(to_coco(rle)))
 
 
 def area(rle: RLE) -> int:
-    return int(cocomask.area(_to_coco(rle)))
+    return int(cocomask.area(to_coco(rle)))
 
 
 def bbox(rle: RLE) -> list[float]:
     """COCO bbox [x, y, w, h] of the mask."""
-    return [float(v) for v in cocomask.toBbox(_to_coco(rle))]
+    return [float(v) for v in cocomask.toBbox(to_coco(rle))]
 
 
 def merge(rles: Sequence[RLE], intersect: bool = False) -> RLE:
     """Union (or intersection) of RLEs of the same size."""
-    return _to_str(cocomask.merge([_to_coco(r) for r in rles], intersect=intersect))
+    return _to_str(cocomask.merge([to_coco(r) for r in rles], intersect=intersect))
 
 
 def intersection_area(a: RLE, b: RLE) -> int:

@@ -41,7 +41,7 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
     from dermx_bench.store import Store
 
     with Store.open(store_path) as store:
-        with progress(len(store.images()), f"fusing ({rule})") as bar:
+        with progress(None, f"fusing ({rule})") as bar:
             n = write_fusions(store, outdir, rule, multi_diagnosis=multi_diagnosis or "drop", release=release,
                               coco_path=coco_path, on_image=lambda: bar.update(1))
     click.echo(f"Wrote {n} fused maps to {outdir}" + (f" and level sets to {coco_path}" if coco_path else ""))

@@ -251,8 +251,8 @@ class StoredEntry:
 
     @property
     def overlays(self) -> list[Path]:
-        d = self.folder / OVERLAYS
-        return sorted(d.glob("*.png")) if d.is_dir() else []
+        """The kept overlay PNGs, checked as when the run was added (plain PNG files only)."""
+        return _run_overlays(self.folder)
 
 
 def entries_dir(lb_dir: str | Path) -> Path:
