@@ -266,7 +266,7 @@ def plan_run(
         raise InputError(images_dir, "", "none of the photographs can be used; nothing to score")
     gold = {r.image: r.gold for r in refs_ok}
     targets = {r.image: (dx_index[str(r.gold)] if opts.target == "gold" else None) for r in refs_ok}
-    geoms = {r.image: geometry(r.height, r.width, loaded.input_size, loaded.resize) for r in refs_ok}
+    geoms = {r.image: geometry(r.height, r.width, loaded.input_size, loaded.config.resize) for r in refs_ok}
     overlays = _pick_overlays(refs_ok, gold, opts.n_overlays)
     names = [r.image for r in refs_ok]
     fingerprint = {
@@ -375,7 +375,7 @@ def _load_batch(plan: _Plan, names: Sequence[str]) -> np.ndarray:
     lm = plan.loaded
     arr = np.zeros((len(names), 3, *lm.input_size), np.float32)
     for i, name in enumerate(names):
-        arr[i] = preprocess(load_photo(plan.paths[name]), plan.geoms[name], lm.mean, lm.std)
+        arr[i] = preprocess(load_photo(plan.paths[name]), plan.geoms[name], lm.config.mean, lm.config.std)
     return arr
 
 
@@ -541,9 +541,9 @@ def build_entry(
     base = plan.baseline
     return json_ready({
         "schema_version": 1,
-        "name": lm.name,
-        "authors": lm.authors,
-        "description": lm.description,
+        "name": lm.config.name,
+        "authors": lm.config.authors,
+        "description": lm.config.description,
         "submission": lm.submission_fields(),
         "weights_sha256": lm.weights_sha256,
         "store": {"content_hash": plan.store_hash,
@@ -594,7 +594,7 @@ def _finalise(out: Path, plan: _Plan, opts: ScoreOptions, state: dict[str, Any])
         for ch, g in scores.groupby("characteristic", sort=False)
     }
     summary = json_ready({
-        "name": lm.name,
+        "name": lm.config.name,
         "submission": lm.submission_fields(),
         "weights_sha256": lm.weights_sha256,
         "store_hash": plan.store_hash,

@@ -56,32 +56,53 @@ _FIELDS = (
 
 
 @dataclass
-class LoadedModel:
-    """A validated submission and its model, ready for explanation maps.
+class SubmissionConfig:
+    """The fields of ``submission.toml``/``.json``, checked and canonical (no model built).
 
-    ``module`` is a ``torch.nn.Module`` in eval mode with frozen parameters, on the CPU.
-    ``classes`` are canonical diagnosis names or ``"ignore"``, one per model output.
-    ``input_size`` is (height, width) of the model input; ``feature_shape`` is the
-    target layer's (channels, height, width) output for one input of that size.
+    ``weights`` is resolved against the submission folder; ``target_layer`` is as given
+    (None: the default layer is chosen when the model is built).
     """
 
-    folder: Path
-    config_file: Path
     name: str
     authors: list[str]
     description: str
-    model_name: str | None
+    model: str | None
     entry_point: str | None
-    weights_path: Path
-    weights_sha256: str
+    weights: Path
     classes: list[str]
     input_size: tuple[int, int]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     resize: str
+    target_layer: str | None
+
+
+@dataclass
+class LoadedModel:
+    """A validated submission and its model, ready for explanation maps.
+
+    ``config``: the checked fields; ``target_layer``: the layer explained (the config's,
+    or timm's default). ``module`` is a ``torch.nn.Module`` in eval mode with frozen
+    parameters, on the CPU. ``classes`` are canonical diagnosis names or ``"ignore"``, one
+    per model output; ``input_size`` is (height, width) of the model input;
+    ``feature_shape`` is the target layer's (channels, height, width) output for one input.
+    """
+
+    folder: Path
+    config_file: Path
+    config: SubmissionConfig
+    weights_sha256: str
     target_layer: str
     module: Any = field(repr=False)
     feature_shape: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.config.classes
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.config.input_size
 
     @property
     def diagnosis_indices(self) -> dict[str, int]:
@@ -94,14 +115,15 @@ class LoadedModel:
 
     def submission_fields(self) -> dict[str, Any]:
         """The ``submission`` block of a leaderboard entry."""
+        c = self.config
         return {
-            "model": self.model_name,
-            "entry_point": self.entry_point,
-            "classes": list(self.classes),
-            "input_size": [int(self.input_size[0]), int(self.input_size[1])],
-            "mean": [float(v) for v in self.mean],
-            "std": [float(v) for v in self.std],
-            "resize": self.resize,
+            "model": c.model,
+            "entry_point": c.entry_point,
+            "classes": list(c.classes),
+            "input_size": [int(c.input_size[0]), int(c.input_size[1])],
+            "mean": [float(v) for v in c.mean],
+            "std": [float(v) for v in c.std],
+            "resize": c.resize,
             "target_layer": self.target_layer,
         }
 
@@ -174,23 +196,7 @@ def _floats3(cfg: dict[str, Any], f: Path, key: str, positive: bool) -> tuple[fl
     return (float(v[0]), float(v[1]), float(v[2]))
 
 
-@dataclass
-class _Config:
-    name: str
-    authors: list[str]
-    description: str
-    model: str | None
-    entry_point: str | None
-    weights: Path
-    classes: list[str]
-    input_size: tuple[int, int]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    resize: str
-    target_layer: str | None
-
-
-def parse_config(cfg: dict[str, Any], config_file: Path, ontology: Ontology) -> _Config:
+def parse_config(cfg: dict[str, Any], config_file: Path, ontology: Ontology) -> SubmissionConfig:
     """Check every field's type and value (no model is built here)."""
     f = config_file
     unknown = [k for k in cfg if k not in _FIELDS]
@@ -260,7 +266,7 @@ def parse_config(cfg: dict[str, Any], config_file: Path, ontology: Ontology) -> 
     if resize not in RESIZE_MODES:
         raise _err(f, "resize", f"expected one of {', '.join(RESIZE_MODES)}, got {resize!r}")
     target_layer = _str(cfg, f, "target_layer", required=False)
-    return _Config(
+    return SubmissionConfig(
         name=str(name), authors=[a.strip() for a in authors], description=description,
         model=model, entry_point=entry_point, weights=weights, classes=canonical,
         input_size=(int(size[0]), int(size[1])), mean=mean, std=std, resize=str(resize),
@@ -343,7 +349,7 @@ def _import_entry_point(folder: Path, entry_point: str, config_file: Path) -> An
     return fn
 
 
-def build_module(cfg: _Config, config_file: Path, trust_code: bool) -> Any:
+def build_module(cfg: SubmissionConfig, config_file: Path, trust_code: bool) -> Any:
     """Build the untrained architecture: timm (pretrained=False) or the entry point."""
     import torch
 
@@ -546,10 +552,7 @@ def load_submission(
     layer = cfg.target_layer if cfg.target_layer is not None else default_target_layer(module, config_file)
     resolve_target_layer(module, layer, config_file)
     loaded = LoadedModel(
-        folder=config_file.parent, config_file=config_file, name=cfg.name, authors=cfg.authors,
-        description=cfg.description, model_name=cfg.model, entry_point=cfg.entry_point,
-        weights_path=cfg.weights, weights_sha256=digest, classes=cfg.classes,
-        input_size=cfg.input_size, mean=cfg.mean, std=cfg.std, resize=cfg.resize,
+        folder=config_file.parent, config_file=config_file, config=cfg, weights_sha256=digest,
         target_layer=layer, module=module,
     )
     loaded.feature_shape = dry_run(loaded, config_file)

@@ -210,7 +210,7 @@ def test_entry_point_needs_trust(tmp_path: Path) -> None:
     err = _bad(sub, "entry_point:", "--trust-code")
     assert "net:build" in str(err)
     m = load_submission(sub, trust_code=True)
-    assert m.entry_point == "net:build" and m.model_name is None
+    assert m.config.entry_point == "net:build" and m.config.model is None
     assert m.feature_shape == (8, 8, 8)
 
 
