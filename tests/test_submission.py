@@ -6,6 +6,7 @@ import hashlib
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -220,21 +221,19 @@ def test_entry_point_wrong_number_of_outputs(tmp_path: Path) -> None:
         load_submission(sub, trust_code=True)
 
 
-def test_entry_point_problems(tmp_path: Path) -> None:
-    sub = _entry_submission(tmp_path / "a", target_layer=None)
-    with pytest.raises(SubmissionError, match="no timm feature_info; give target_layer"):
-        load_submission(sub, trust_code=True)
-    sub = _entry_submission(tmp_path / "b", target_layer="unused")
-    with pytest.raises(SubmissionError, match="not called in the model's forward pass"):
-        load_submission(sub, trust_code=True)
-    sub = _entry_submission(tmp_path / "c", entry_point="missing:build")
-    with pytest.raises(SubmissionError, match="module 'missing' not found"):
-        load_submission(sub, trust_code=True)
-    sub = _entry_submission(tmp_path / "d", entry_point="net:nothing")
-    with pytest.raises(SubmissionError, match="has no function 'nothing'"):
-        load_submission(sub, trust_code=True)
-    sub = _entry_submission(tmp_path / "f", entry_point="not a path")
-    with pytest.raises(SubmissionError, match="module:function"):
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target_layer": None}, "no timm feature_info; give target_layer"),
+        ({"target_layer": "unused"}, "not called in the model's forward pass"),
+        ({"entry_point": "missing:build"}, "module 'missing' not found"),
+        ({"entry_point": "net:nothing"}, "has no function 'nothing'"),
+        ({"entry_point": "not a path"}, "module:function"),
+    ],
+)
+def test_entry_point_problems(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
+    sub = _entry_submission(tmp_path / "s", **kwargs)
+    with pytest.raises(SubmissionError, match=message):
         load_submission(sub, trust_code=True)
 
 
