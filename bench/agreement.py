@@ -27,11 +27,11 @@ TARGETS = {"v1-2021": 2.0, "v2-2023": 15.0}
 def bench_release(root: Path, release: str, reference: bool) -> dict[str, float | int | None]:
     import pandas as pd
 
-    from dermx_bench.agreement import compute_table, localisation_table_from_refs
-    from dermx_bench.ingest import ingest_sources
-    from dermx_bench.ontology import load_ontology
-    from dermx_bench.references import load_references
-    from dermx_bench.store import Store
+    from dermx_bench.consensus.agreement import compute_table, localisation_table_from_refs
+    from dermx_bench.consensus.references import load_references
+    from dermx_bench.darwin.ontology import load_ontology
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.ingest import ingest_sources
 
     onto = load_ontology()
     with tempfile.TemporaryDirectory() as tmp:

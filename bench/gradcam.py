@@ -8,7 +8,7 @@ fresh subprocess (so peak memory is per case):
     (frozen parameters, ``torch.autograd.grad`` of the target scores w.r.t. the
     layer's output): the least any gradient-based CAM must do, in the tensor layout
     a scoring run uses (``choose_memory_format``: channels-last when the model allows);
-(b) harness: ``dermx_bench.cams.get_cam_method("gradcam")`` (captures, weights,
+(b) harness: ``dermx_bench.harness.explainers.get_cam_method("gradcam")`` (captures, weights,
     ReLU/max normalisation) plus upsampling each map to the 300x400 photograph, in
     the same layout;
 (c) pytorch-grad-cam as its README shows: ``with GradCAM(model, target_layers) as cam:
@@ -60,7 +60,7 @@ def run_case(
     import timm
     import torch
 
-    from dermx_bench.train import flush_denormal
+    from dermx_bench.core.numeric import flush_denormal
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -81,7 +81,7 @@ def run_case(
         model.requires_grad_(True)  # README usage: default layout, parameters requiring grad
         layout = torch.contiguous_format
     else:
-        from dermx_bench.run import choose_memory_format
+        from dermx_bench.harness.run import choose_memory_format
 
         model.requires_grad_(False)
         chosen = choose_memory_format(model, (HEIGHT, WIDTH), device, "auto")  # what a scoring run picks
@@ -89,13 +89,13 @@ def run_case(
         model.to(memory_format=layout)
 
     def floor(x: torch.Tensor, t: list[int]) -> None:
-        from dermx_bench.cams import activations_and_gradients
+        from dermx_bench.harness.explainers import activations_and_gradients
 
         activations_and_gradients(model, layer, x, t, grad=True)
 
     def harness(x: torch.Tensor, t: list[int]) -> None:
-        from dermx_bench.cams import get_cam_method
-        from dermx_bench.images import geometry, upsample_map
+        from dermx_bench.harness.explainers import get_cam_method
+        from dermx_bench.harness.images import geometry, upsample_map
 
         out = get_cam_method("gradcam")(model, layer, x, t)
         g = geometry(HEIGHT, WIDTH, (HEIGHT, WIDTH), "stretch")
@@ -145,7 +145,7 @@ def compare_maps(arch: str, device: str) -> float:
     from pytorch_grad_cam.utils.image import scale_cam_image
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from dermx_bench.cams import get_cam_method
+    from dermx_bench.harness.explainers import get_cam_method
 
     torch.manual_seed(0)
     model = timm.create_model(arch, pretrained=False, num_classes=6).eval().to(device)
@@ -154,7 +154,7 @@ def compare_maps(arch: str, device: str) -> float:
     with GradCAM(model=model, target_layers=[layer]) as cam:
         ref = cam(input_tensor=x, targets=[ClassifierOutputTarget(1), ClassifierOutputTarget(4)])
     model.requires_grad_(False)
-    from dermx_bench.run import choose_memory_format
+    from dermx_bench.harness.run import choose_memory_format
 
     if choose_memory_format(model, (HEIGHT, WIDTH), device, "auto") == "channels_last":
         model.to(memory_format=torch.channels_last)
@@ -207,9 +207,9 @@ def bench_maps(args: argparse.Namespace) -> None:
 
 
 def _ensure_v1_store(data: Path, work: Path) -> Path:
-    from dermx_bench.baseline import save_baselines
-    from dermx_bench.ingest import ingest_sources
-    from dermx_bench.store import Store
+    from dermx_bench.consensus.baseline import save_baselines
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.ingest import ingest_sources
 
     db = work / "v1.db"
     if not db.exists():
@@ -224,10 +224,10 @@ def _ensure_v1_store(data: Path, work: Path) -> Path:
 def bench_score_v1(args: argparse.Namespace) -> None:
     import shutil
 
-    from dermx_bench.references import load_references
-    from dermx_bench.run import ScoreOptions, score_run
-    from dermx_bench.store import Store
-    from dermx_bench.synth_images import write_store_images
+    from dermx_bench.consensus.references import load_references
+    from dermx_bench.harness.run import ScoreOptions, score_run
+    from dermx_bench.store.db import Store
+    from dermx_bench.synthetic.images import write_store_images
 
     data = Path(args.data or os.environ.get("DERMX_DATA", ""))
     if not (data / "v1-2021").is_dir():
@@ -247,7 +247,7 @@ def bench_score_v1(args: argparse.Namespace) -> None:
         import timm
         import torch
 
-        from dermx_bench.train import save_submission
+        from dermx_bench.synthetic.train import save_submission
 
         torch.manual_seed(0)
         model = timm.create_model("resnet50", pretrained=False, num_classes=6)

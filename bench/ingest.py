@@ -24,7 +24,7 @@ def main() -> int:
     if not root.is_dir():
         print(f"error: {root} not found (set DERMX_DATA or --data)", file=sys.stderr)
         return 1
-    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store.ingest import ingest_sources
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

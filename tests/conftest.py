@@ -32,7 +32,7 @@ def dermx() -> Path:
 @pytest.fixture(scope="session")
 def v1_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with all of v1-2021 and its metadata, built once per session."""
-    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store.ingest import ingest_sources
 
     root = dermx_data()
     path = tmp_path_factory.mktemp("v1") / "v1.db"
@@ -43,7 +43,7 @@ def v1_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def sample_store(tmp_path: Path) -> Path:
     """A store with the built-in synthetic sample."""
-    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store.ingest import ingest_sources
 
     path = tmp_path / "sample.db"
     ingest_sources(path, [SAMPLE / "annotations"], metadata=SAMPLE / "metadata.csv")

@@ -3,7 +3,7 @@
 ``make_run(root, name, quality=...)`` writes a run folder in the harness's format: a
 ``scores.csv`` with the harness's columns (``rater:<name>`` and ``fusion:fuzzy``
 references, some undefined values) and an ``entry.json`` whose localisation and
-per-image union figures come from the harness's own :mod:`dermx_bench.aggregate` run on
+per-image union figures come from the harness's own :mod:`dermx_bench.stats.aggregate` run on
 that file, so ``leaderboard.add_run`` accepts it unless a test edits something.
 """
 
@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dermx_bench.aggregate import aggregate_scores, per_image_union, with_baseline
-from dermx_bench.scoring import SCORE_COLUMNS, fusion_reference, rater_reference
+from dermx_bench.core.names import SCORE_COLUMNS
+from dermx_bench.harness.scoring import fusion_reference, rater_reference
+from dermx_bench.stats.aggregate import aggregate_scores, per_image_union, with_baseline
 
 CHARS = ["Plaque", "Scale", "Papule"]
 RATERS = ["rater1", "rater2", "rater3"]

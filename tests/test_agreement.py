@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from dermx_bench import rle as R
-from dermx_bench.agreement import (
+from dermx_bench.cli import main
+from dermx_bench.consensus.agreement import (
     SCORE_COLUMNS,
     TABLES,
     compute_table,
@@ -24,13 +24,14 @@ from dermx_bench.agreement import (
     localisation_pairs,
     localisation_pairs_decoded,
 )
-from dermx_bench.agreement_report import render
-from dermx_bench.baseline import bootstrap_ci, load_baseline, save_baselines
-from dermx_bench.cli import main
-from dermx_bench.errors import StoreError
-from dermx_bench.fusion import list_fusion_rules
-from dermx_bench.references import UNION, ImageReference, load_references
-from dermx_bench.store import Store
+from dermx_bench.consensus.agreement_report import render
+from dermx_bench.consensus.baseline import bootstrap_ci, load_baseline, save_baselines
+from dermx_bench.consensus.fusion import list_fusion_rules
+from dermx_bench.consensus.references import ImageReference, load_references
+from dermx_bench.core.errors import StoreError
+from dermx_bench.core.names import UNION
+from dermx_bench.masks import rle as R
+from dermx_bench.store.db import Store
 from tests.conftest import darwin1, square, write_json
 
 # A tiny hand-computable dataset on a 20 x 10 image (N = 200 pixels):
@@ -62,7 +63,7 @@ def _tiny_dataset(root: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def tiny_store(tmp_path: Path) -> Path:
-    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store.ingest import ingest_sources
 
     ann, meta = _tiny_dataset(tmp_path / "src")
     path = tmp_path / "tiny.db"
@@ -245,7 +246,7 @@ def test_presence(tiny_store: Path) -> None:
 
 
 def test_pairwise_identical_raters_is_one(tmp_path: Path) -> None:
-    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store.ingest import ingest_sources
 
     ann = tmp_path / "ann"
     for rater in ("r1", "r2"):
@@ -292,7 +293,7 @@ def test_save_and_load_baseline(tiny_store: Path, tmp_path: Path) -> None:
         loc = store.load_result("agreement", "localisation")
         assert loc["multi_diagnosis"] == "drop" and loc["store_hash"] == doc["store_hash"]
     # change the store: the baseline is out of date
-    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store.ingest import ingest_sources
 
     extra = write_json(tmp_path / "more" / "e_img1.json", darwin1(20, 10))
     ingest_sources(tiny_store, [extra.parent])
@@ -426,7 +427,7 @@ def test_v1_leave_one_out_and_fleiss_match_decoded_subset(v1_store: Path) -> Non
 
 
 def test_decoded_reference_equals_fuzzy_scores(tiny_store: Path) -> None:
-    from dermx_bench.metrics import fuzzy_scores
+    from dermx_bench.masks.metrics import fuzzy_scores
 
     with Store.open(tiny_store) as store:
         refs = load_references(store)

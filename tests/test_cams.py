@@ -10,8 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dermx_bench.cams import CamOutput, get_cam_method, list_cam_methods, normalise_maps
-from dermx_bench.errors import RegistryError, SubmissionError
+from dermx_bench.core.errors import RegistryError, SubmissionError
+from dermx_bench.harness.explainers import (
+    CamOutput,
+    get_cam_method,
+    list_cam_methods,
+    normalise_maps,
+)
 
 METHODS = {
     "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
@@ -139,7 +144,7 @@ def test_normalise_maps_properties(raw: np.ndarray) -> None:
 
 
 def test_channels_last_gives_the_same_maps(model: torch.nn.Module) -> None:
-    from dermx_bench.run import choose_memory_format
+    from dermx_bench.harness.run import choose_memory_format
 
     torch.manual_seed(4)
     x = torch.randn(3, 3, 64, 96)
@@ -156,7 +161,7 @@ def test_channels_last_gives_the_same_maps(model: torch.nn.Module) -> None:
 
 
 def test_channels_last_refused_for_view_models() -> None:
-    from dermx_bench.run import choose_memory_format
+    from dermx_bench.harness.run import choose_memory_format
 
     class Viewer(torch.nn.Module):
         def __init__(self) -> None:

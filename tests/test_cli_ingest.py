@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from PIL import Image
 from pycocotools.coco import COCO
 
-from dermx_bench import __version__, rle
+from dermx_bench import __version__
 from dermx_bench.cli import main
-from dermx_bench.store import Store
+from dermx_bench.masks import rle
+from dermx_bench.store.db import Store
 from tests.conftest import SAMPLE, darwin1, square, write_json
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dermx_bench.darwin import RawFile, iter_sources, parse_evaluation, split_name
-from dermx_bench.errors import InputError, UnknownNameError
-from dermx_bench.ontology import Kind, load_ontology
+from dermx_bench.core.errors import InputError, UnknownNameError
+from dermx_bench.darwin.ontology import Kind, load_ontology
+from dermx_bench.darwin.reader import RawFile, iter_sources, parse_evaluation, split_name
 from tests.conftest import SAMPLE, darwin1, square, write_json
 
 ONTO = load_ontology()

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dermx_bench.cli import main
-from dermx_bench.demo import HONEST, MARKER_FILE, SHORTCUT
+from dermx_bench.synthetic.demo import HONEST, MARKER_FILE, SHORTCUT
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dermx_bench.entry import (
+from dermx_bench.core.errors import InputError
+from dermx_bench.leaderboard.entry import (
     SCHEMA_VERSION,
     Entry,
     dump_entry,
@@ -19,7 +20,6 @@ from dermx_bench.entry import (
     load_entry,
     parse_entry,
 )
-from dermx_bench.errors import InputError
 from tests.lb_fixture import make_entry
 
 

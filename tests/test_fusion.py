@@ -8,9 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dermx_bench import rle as R
-from dermx_bench.errors import RegistryError
-from dermx_bench.fusion import (
+from dermx_bench.consensus.fusion import (
     coverage,
     coverage_histogram,
     fuse,
@@ -19,6 +17,8 @@ from dermx_bench.fusion import (
     levels_to_coco,
     list_fusion_rules,
 )
+from dermx_bench.core.errors import RegistryError
+from dermx_bench.masks import rle as R
 
 # Three raters who drew, on a 2 x 3 image; n(x) = [[3, 2, 1], [1, 0, 0]]
 M1 = np.array([[1, 1, 1], [0, 0, 0]], np.uint8)

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from dermx_bench.ingest import ingest_sources
-from dermx_bench.synth_darwin import write_sample
+from dermx_bench.store.ingest import ingest_sources
+from dermx_bench.synthetic.darwin import write_sample
 from tests.conftest import REPO, SAMPLE
 
 GOLDEN = REPO / "tests" / "golden"

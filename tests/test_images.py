@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dermx_bench.errors import InputError
-from dermx_bench.images import (
+from dermx_bench.core.errors import InputError
+from dermx_bench.harness.images import (
     find_images,
     geometry,
     interpolation_matrix,

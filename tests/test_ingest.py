@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dermx_bench import rle
-from dermx_bench.errors import ConflictError, InputError, StoreError
-from dermx_bench.ingest import ingest_sources
-from dermx_bench.store import Store
+from dermx_bench.core.errors import ConflictError, InputError, StoreError
+from dermx_bench.masks import rle
+from dermx_bench.store.db import Store
+from dermx_bench.store.ingest import ingest_sources
 from tests.conftest import SAMPLE, darwin1, square, write_json
 
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from dermx_bench.cli import main
-from dermx_bench.errors import InputError
+from dermx_bench.core.errors import InputError
 from dermx_bench.leaderboard import (
     LeaderboardError,
     MixedStoreError,
@@ -211,7 +211,7 @@ def test_validate_ok(board: Path) -> None:
 
 
 def _put_entry(lb: Path, entry: dict) -> Path:
-    from dermx_bench.entry import entry_file_stem
+    from dermx_bench.leaderboard.entry import entry_file_stem
 
     p = lb / "entries" / f"{entry_file_stem(entry['name'])}.json"
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +323,7 @@ def test_paired_bootstrap_matches_a_plain_loop() -> None:
 
 
 def test_rank_order_ties_and_top() -> None:
-    from dermx_bench.entry import parse_entry
+    from dermx_bench.leaderboard.entry import parse_entry
 
     entries = [parse_entry(make_entry(n, quality=q, seed=s)[0])
                for n, q, s in [("c", 0.4, 1), ("a", 0.7, 2), ("b", 0.4, 1), ("d", 0.2, 3)]]

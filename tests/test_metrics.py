@@ -9,16 +9,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pycocotools import mask as cocomask
 
-from dermx_bench import rle as R
-from dermx_bench.errors import RegistryError
-from dermx_bench.metrics import (
+from dermx_bench.core.errors import RegistryError
+from dermx_bench.masks import rle as R
+from dermx_bench.masks.metrics import (
     Scores,
     binary_scores_from_areas,
     fortran_prefix,
     fuzzy_scores,
     get_metric,
     list_metrics,
-    rle_runs,
     scores_from_sums,
     scores_rle,
     scores_vs_binary,
@@ -246,7 +245,7 @@ def test_rle_runs_inverts_pycocotools(runs: list[int]) -> None:
     if n == 0:
         return
     coco = cocomask.frPyObjects({"size": [n, 1], "counts": runs}, n, 1)
-    got = rle_runs({"size": [n, 1], "counts": coco["counts"].decode("ascii")})
+    got = R.runs({"size": [n, 1], "counts": coco["counts"].decode("ascii")})
     assert got.sum() == n
     assert np.array_equal(R.decode({"size": [n, 1], "counts": coco["counts"].decode("ascii")}).ravel(),
                           np.repeat(np.arange(got.size) % 2, got).astype(np.uint8))

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import upolygon
 
-from dermx_bench import rle
-from dermx_bench.darwin import RawFile, parse_evaluation
-from dermx_bench.ingest import ingest_sources
-from dermx_bench.ontology import load_ontology
-from dermx_bench.store import Store
+from dermx_bench.darwin.ontology import load_ontology
+from dermx_bench.darwin.reader import RawFile, parse_evaluation
+from dermx_bench.masks import rle
+from dermx_bench.store.db import Store
+from dermx_bench.store.ingest import ingest_sources
 from tests.conftest import dermx_data
 
 pytestmark = pytest.mark.dermx

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from dermx_bench.cli import main
-from dermx_bench.errors import InputError
-from dermx_bench.run import RunConflictError, ScoreOptions, score_run
+from dermx_bench.core.errors import InputError
+from dermx_bench.harness.run import RunConflictError, ScoreOptions, score_run
 from tests.harness_util import edit_config, make_submission
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -29,11 +29,11 @@ N_IMAGES = 18
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A synthetic store with its saved baseline, synthetic photos with markers, a random model."""
-    from dermx_bench.baseline import save_baselines
-    from dermx_bench.ingest import ingest_sources
-    from dermx_bench.store import Store
-    from dermx_bench.synth_darwin import make_images, write_dataset
-    from dermx_bench.synth_images import write_store_images
+    from dermx_bench.consensus.baseline import save_baselines
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.ingest import ingest_sources
+    from dermx_bench.synthetic.darwin import make_images, write_dataset
+    from dermx_bench.synthetic.images import write_store_images
 
     root = tmp_path_factory.mktemp("world")
     rng = np.random.default_rng(7)
@@ -59,10 +59,10 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
-    from dermx_bench.entry import parse_entry
+    from dermx_bench.consensus.references import load_references
     from dermx_bench.leaderboard.entries import compare_aggregates
-    from dermx_bench.references import load_references
-    from dermx_bench.store import Store
+    from dermx_bench.leaderboard.entry import parse_entry
+    from dermx_bench.store.db import Store
 
     out = tmp_path / "run"
     summary = score_run(world["sub"], world["store"], world["photos"], out, _opts(), now=NOW)
@@ -80,7 +80,7 @@ def test_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
     assert set(scores["reference"].str.split(":").str[0]) == {"rater", "fusion"}
     entry = json.loads((out / "entry.json").read_text())
     parse_entry(entry)  # the leaderboard's schema accepts it
-    from dermx_bench.aggregate import aggregate_scores
+    from dermx_bench.stats.aggregate import aggregate_scores
 
     assert compare_aggregates(entry["localisation"], aggregate_scores(scores, 0, 100)) == []
     assert entry["date"] == "2026-01-02T03:04:05+00:00"
@@ -237,7 +237,7 @@ def test_predicted_target_eigencam_and_excluded(world: dict[str, Path], tmp_path
 def test_validity_lesion_model_beats_marker_model(world: dict[str, Path], tmp_path: Path) -> None:
     """The harness's basic validity check: a model that looks at the lesions localises them
     better than a model that can only use the spurious marker."""
-    from dermx_bench.train import train_synthetic_submission
+    from dermx_bench.synthetic.train import train_synthetic_submission
 
     results = {}
     for cue in ("lesions", "marker"):
@@ -254,8 +254,8 @@ def test_validity_lesion_model_beats_marker_model(world: dict[str, Path], tmp_pa
 def test_synthetic_photographs(world: dict[str, Path], tmp_path: Path) -> None:
     from PIL import Image
 
-    from dermx_bench.store import Store
-    from dermx_bench.synth_images import marker_box, write_store_images
+    from dermx_bench.store.db import Store
+    from dermx_bench.synthetic.images import marker_box, write_store_images
 
     with Store.open(world["store"]) as st:
         infos = {im.name: im for im in st.images()}
@@ -283,11 +283,11 @@ def test_synthetic_photographs(world: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.dermx
 def test_real_v1_annotations_with_synthetic_photos(tmp_path: Path) -> None:
     """The harness on the real v1-2021 annotations: photos for 24 images, the rest reported as skipped."""
-    from dermx_bench.baseline import save_baselines
-    from dermx_bench.ingest import ingest_sources
-    from dermx_bench.references import load_references
-    from dermx_bench.store import Store
-    from dermx_bench.synth_images import write_store_images
+    from dermx_bench.consensus.baseline import save_baselines
+    from dermx_bench.consensus.references import load_references
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.ingest import ingest_sources
+    from dermx_bench.synthetic.images import write_store_images
     from tests.conftest import dermx_data
 
     root = dermx_data() / "v1-2021"

@@ -11,11 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dermx_bench import rle
-from dermx_bench.aggregate import aggregate_scores, per_image_union, stat, with_baseline
-from dermx_bench.metrics import fuzzy_scores
-from dermx_bench.references import ImageReference
-from dermx_bench.scoring import SCORE_COLUMNS, characteristics_of, diagnosis_scores, score_map
+from dermx_bench.consensus.references import ImageReference
+from dermx_bench.core.names import SCORE_COLUMNS
+from dermx_bench.harness.scoring import (
+    characteristics_of,
+    diagnosis_scores,
+    score_map,
+)
+from dermx_bench.masks import rle
+from dermx_bench.masks.metrics import fuzzy_scores
+from dermx_bench.stats.aggregate import aggregate_scores, per_image_union, stat, with_baseline
 
 
 def _ref(masks: dict[str, dict[str, np.ndarray]], raters: list[str], h: int, w: int) -> ImageReference:
@@ -197,8 +202,8 @@ def test_with_baseline() -> None:
 
 @pytest.mark.parametrize("rule", ["any", "full", "majority", "fuzzy", "fuzzy_relative"])
 def test_fusion_scores_every_rule(rule: str) -> None:
-    from dermx_bench.fusion import fuse
-    from dermx_bench.scoring import fusion_scores
+    from dermx_bench.consensus.fusion import fuse
+    from dermx_bench.harness.scoring import fusion_scores
 
     rng = np.random.default_rng(5)
     h, w = 9, 7

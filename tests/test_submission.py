@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from dermx_bench.errors import SubmissionError
-from dermx_bench.submission import load_submission
+from dermx_bench.core.errors import SubmissionError
+from dermx_bench.harness.submission import load_submission
 from tests.harness_util import DIAGNOSES, edit_config, make_submission, write_toml
 
 ENTRY_MODULE = '''

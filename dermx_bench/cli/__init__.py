@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from dermx_bench import __version__
-from dermx_bench.errors import DermxError
+from dermx_bench.core.errors import DermxError
 
 
 class _Group(click.Group):

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from dermx_bench.cli.common import progress, store_option
-from dermx_bench.selection import MULTI_DIAGNOSIS_OPTIONS
+from dermx_bench.store.selection import MULTI_DIAGNOSIS_OPTIONS
 
 _TABLE_CHOICES = ["diagnosis-gold", "diagnosis-pairwise", "presence", "localisation", "fleiss",
                   "leave-one-out", "all"]
@@ -37,8 +37,8 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
     <rule>_<image>_<Characteristic>.png. Files are written to a temporary folder and
     moved into OUTDIR only when all succeeded.
     """
-    from dermx_bench.export import write_fusions
-    from dermx_bench.store import Store
+    from dermx_bench.consensus.export import write_fusions
+    from dermx_bench.store.db import Store
 
     with Store.open(store_path) as store:
         with progress(None, f"fusing ({rule})") as bar:
@@ -72,10 +72,10 @@ def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, f
       dermx-bench agreement --store dermx.db --table all --format md > report.md
       dermx-bench agreement --store dermx.db --save
     """
-    from dermx_bench.agreement import TABLES, compute_tables
-    from dermx_bench.agreement_report import render
-    from dermx_bench.baseline import save_baselines
-    from dermx_bench.store import Store
+    from dermx_bench.consensus.agreement import TABLES, compute_tables
+    from dermx_bench.consensus.agreement_report import render
+    from dermx_bench.consensus.baseline import save_baselines
+    from dermx_bench.store.db import Store
 
     if table is None and not save:
         table = "all"

@@ -23,7 +23,7 @@ def demo(out: str, n_images: int, seed: int, as_json: bool) -> None:
     with a spurious marker, trains a lesion-aware and a marker-shortcut model,
     scores both with Grad-CAM and publishes the leaderboard (Markdown and a site).
     """
-    from dermx_bench.demo import run_demo
+    from dermx_bench.synthetic.demo import run_demo
 
     t0 = time.perf_counter()
     result = run_demo(out, n_images=n_images, seed=seed,

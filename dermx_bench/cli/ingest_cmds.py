@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from dermx_bench.cli.common import emit_json, json_option, progress, store_option
-from dermx_bench.darwin import DEFAULT_NAME_PATTERN
+from dermx_bench.darwin.reader import DEFAULT_NAME_PATTERN
 
 
 @click.command()
@@ -33,7 +33,7 @@ def ingest(sources: tuple[str, ...], store_path: str, metadata: str | None, repl
     in one transaction: on any error nothing changes. Prints a report of what was
     read and everything odd in the export.
     """
-    from dermx_bench.ingest import ingest_sources
+    from dermx_bench.store.ingest import ingest_sources
 
     with progress(None, "reading", disable=as_json) as bar:
         report = ingest_sources(
@@ -91,8 +91,8 @@ def format_report(d: dict[str, Any]) -> str:
 @json_option
 def info(store_path: str, as_json: bool) -> None:
     """Counts per release, rater, diagnosis and characteristic of a store."""
-    from dermx_bench.inventory import inventory
-    from dermx_bench.store import Store
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.inventory import inventory
 
     with Store.open(store_path) as store:
         data = inventory(store)
@@ -120,8 +120,8 @@ def export() -> None:
 @json_option
 def export_coco(store_path: str, out: str, instances: bool, as_json: bool) -> None:
     """Write a COCO file (RLE masks with rater and attributes) that pycocotools loads."""
-    from dermx_bench.export import write_coco
-    from dermx_bench.store import Store
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.export import write_coco
 
     with Store.open(store_path) as store:
         counts = write_coco(store, out, instances=instances)
@@ -137,8 +137,8 @@ def export_coco(store_path: str, out: str, instances: bool, as_json: bool) -> No
 @click.argument("out_dir", type=click.Path(file_okay=False))
 def export_masks(store_path: str, out_dir: str) -> None:
     """Write PNG masks <rater>_<image>_<Characteristic>.png (0/255), DermX's layout."""
-    from dermx_bench.export import write_masks
-    from dermx_bench.store import Store
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.export import write_masks
 
     with Store.open(store_path) as store:
         n = write_masks(store, out_dir)

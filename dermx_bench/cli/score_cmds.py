@@ -58,7 +58,7 @@ def score(
     Example:
       dermx-bench score my_model/ --store dermx.db --images photos/ --out runs/my_model
     """
-    from dermx_bench.run import ScoreOptions, score_run
+    from dermx_bench.harness.run import ScoreOptions, score_run
 
     opts = ScoreOptions(method=method, target=target, device=device, batch_size=batch_size,
                         skip_missing=skip_missing, trust_code=trust_code, n_boot=n_boot, seed=seed,
@@ -131,8 +131,8 @@ def synth_images(store_path: str, outdir: str, seed: int, marker: bool, fmt: str
     --marker a spurious marker correlated with the diagnosis. Lets the harness run end
     to end without the real photographs.
     """
-    from dermx_bench.store import Store
-    from dermx_bench.synth_images import write_store_images
+    from dermx_bench.store.db import Store
+    from dermx_bench.synthetic.images import write_store_images
 
     with Store.open(store_path) as st:
         total = len(st.images())

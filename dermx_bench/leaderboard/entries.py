@@ -2,13 +2,13 @@
 
 Layout of a leaderboard folder ``LB`` (default ``leaderboard/``)::
 
-    LB/entries/<stem>.json               the run's entry.json (schema: dermx_bench.entry)
+    LB/entries/<stem>.json               the run's entry.json (schema: dermx_bench.leaderboard.entry)
     LB/entries/<stem>/scores.csv.gz      the run's scores.csv, so the figures stay checkable
     LB/entries/<stem>/overlays/*.png     the run's overlay figures (shown on the site)
 
-``<stem>`` is :func:`dermx_bench.entry.entry_file_stem` of the entry's display name.
+``<stem>`` is :func:`dermx_bench.leaderboard.entry.entry_file_stem` of the entry's display name.
 An entry is accepted only when its run's ``scores.csv`` reproduces its figures (the
-harness's :func:`dermx_bench.aggregate.aggregate_scores` and ``per_image_union``, with
+harness's :func:`dermx_bench.stats.aggregate.aggregate_scores` and ``per_image_union``, with
 the entry's bootstrap seed and size, absolute/relative tolerance 1e-9) and its
 ``vs_baseline`` follows from its per-rater means and baselines: a figure edited by hand
 is refused, by ``add_run`` and again by ``validate``.
@@ -30,17 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dermx_bench.entry import (
-    METRICS,
-    UNION,
+from dermx_bench.core.errors import DermxError, InputError
+from dermx_bench.core.files import swap_folder
+from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.leaderboard.entry import (
     Entry,
     dump_entry,
     entry_file_stem,
     parse_entry,
     read_entry_json,
 )
-from dermx_bench.errors import DermxError, InputError
-from dermx_bench.files import swap_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,7 +173,7 @@ def baseline_problems(entry: Entry, tol: float = TOLERANCE) -> list[str]:
     """
     out: list[str] = []
     for c, loc in entry.localisation.items():
-        for m in METRICS:
+        for m in METRIC_NAMES:
             a = getattr(loc.per_rater, m).mean
             base = getattr(loc.baseline, m)
             b = None if base is None else base.mean
@@ -206,16 +205,17 @@ def check_reproduces(
 ) -> None:
     """Raise InputError(entry_file, field, ...) unless the entry's figures follow from its scores.
 
-    Recomputes, with the harness's :mod:`dermx_bench.aggregate` and the entry's bootstrap
+    Recomputes, with the harness's :mod:`dermx_bench.stats.aggregate` and the entry's bootstrap
     seed and size, ``localisation`` (per characteristic and union: ``n_images``,
     per-rater and fusion statistics) and ``per_image_union`` from ``scores_path``, and
     checks ``vs_baseline`` against the per-rater means and the entry's baselines.
     """
-    from dermx_bench.aggregate import aggregate_scores, per_image_union
+    from dermx_bench.darwin.ontology import load_ontology
+    from dermx_bench.stats.aggregate import aggregate_scores, per_image_union
 
     scores = _read_scores(scores_path)
     try:
-        recomputed = aggregate_scores(scores, entry.bootstrap.seed, entry.bootstrap.n)
+        recomputed = aggregate_scores(scores, entry.bootstrap.seed, entry.bootstrap.n, load_ontology().order)
         per_image = per_image_union(scores)
     except (KeyError, ValueError, TypeError) as exc:
         raise InputError(scores_path, "", f"cannot aggregate the scores ({exc})") from None

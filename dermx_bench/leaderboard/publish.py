@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from dermx_bench.errors import InputError
-from dermx_bench.files import write_atomic
+from dermx_bench.core.errors import InputError
+from dermx_bench.core.files import write_atomic
+from dermx_bench.core.registry import Registry
 from dermx_bench.leaderboard.entries import LeaderboardError, StoredEntry, validate
 from dermx_bench.leaderboard.ranking import DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_TOP
 from dermx_bench.leaderboard.tables import (
@@ -16,7 +17,6 @@ from dermx_bench.leaderboard.tables import (
     render_latex,
     render_markdown,
 )
-from dermx_bench.registry import Registry
 
 TextRenderer = Callable[[Board], str]
 

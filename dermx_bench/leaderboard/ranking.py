@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dermx_bench.entry import UNION, Entry
+from dermx_bench.core.names import UNION
+from dermx_bench.leaderboard.entry import Entry
 
 DEFAULT_SEED = 0
 DEFAULT_N_BOOT = 10_000

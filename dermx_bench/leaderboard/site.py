@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from dermx_bench.entry import METRICS, UNION, Entry, Stat
-from dermx_bench.errors import InputError
-from dermx_bench.files import swap_folder
+from dermx_bench.core.errors import InputError
+from dermx_bench.core.files import swap_folder
+from dermx_bench.core.names import METRIC_NAMES, UNION
 from dermx_bench.leaderboard.entries import StoredEntry
+from dermx_bench.leaderboard.entry import Entry, Stat
 from dermx_bench.leaderboard.tables import (
     DASH,
     HUMAN_NAME,
@@ -130,7 +131,7 @@ def _index_context(board: Board) -> dict[str, Any]:
         {"label": "Entry", "cls": "", "type": "text", "first": "ascending"},
         {"label": "Method", "cls": "", "type": "text", "first": "ascending"},
         *({"label": f"Union {METRIC_LABEL[m].lower() if m != 'f1' else 'F1'} [95% CI]",
-           "cls": "num", "type": "number", "first": "descending"} for m in METRICS),
+           "cls": "num", "type": "number", "first": "descending"} for m in METRIC_NAMES),
         {"label": "Diagnostic accuracy", "cls": "num", "type": "number", "first": "descending"},
         {"label": "Diagnostic macro F1", "cls": "num", "type": "number", "first": "descending"},
         {"label": "vs next: \u0394F1 [95% CI], p", "cls": "num", "type": "number",
@@ -150,7 +151,7 @@ def _index_context(board: Board) -> dict[str, Any]:
             "rank": DASH if r.rank is None else str(r.rank),
             "rank_sort": "" if r.rank is None else str(r.rank),
             "method": method_label(r) or DASH,
-            "union": [_stat_cell(r.union[m]) for m in METRICS],
+            "union": [_stat_cell(r.union[m]) for m in METRIC_NAMES],
             "accuracy": fmt_num(r.accuracy), "accuracy_sort": _sort_value(r.accuracy),
             "macro_f1": fmt_num(r.macro_f1), "macro_f1_sort": _sort_value(r.macro_f1),
             "vs": fmt_vs_next(v, board.alpha),
@@ -237,7 +238,7 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
                    overlays: list[str]) -> dict[str, Any]:
     e = stored.entry
     hb = e.human_baseline
-    metrics = [{"key": m, "label": METRIC_LABEL[m]} for m in METRICS]
+    metrics = [{"key": m, "label": METRIC_LABEL[m]} for m in METRIC_NAMES]
 
     def cell(s: Stat | None) -> str:
         c = _stat_cell(s)
@@ -246,11 +247,11 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
     union = e.localisation[UNION]
     union_rows = [
         {"label": "Each dermatologist (averaged over raters)", "human": False,
-         "cells": [cell(getattr(union.per_rater, m)) for m in METRICS]},
+         "cells": [cell(getattr(union.per_rater, m)) for m in METRIC_NAMES]},
         {"label": "Fuzzy fusion of the dermatologists", "human": False,
-         "cells": [cell(getattr(union.fusion, m)) for m in METRICS]},
+         "cells": [cell(getattr(union.fusion, m)) for m in METRIC_NAMES]},
         {"label": HUMAN_NAME, "human": True,
-         "cells": [cell(getattr(hb.localisation[UNION], m)) for m in METRICS]},
+         "cells": [cell(getattr(hb.localisation[UNION], m)) for m in METRIC_NAMES]},
     ]
     char_rows = []
     for c in board.characteristics:
@@ -258,7 +259,7 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
             continue
         loc = e.localisation[c]
         cells = []
-        for m in METRICS:
+        for m in METRIC_NAMES:
             base = getattr(loc.baseline, m)
             if base is None and c in hb.localisation:
                 base = getattr(hb.localisation[c], m)

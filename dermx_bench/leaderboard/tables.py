@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dermx_bench import __version__
-from dermx_bench.entry import METRICS, UNION, Entry, Stat
-from dermx_bench.errors import InputError
+from dermx_bench.core.errors import InputError
+from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.leaderboard.entry import Entry, Stat
 from dermx_bench.leaderboard.ranking import (
     DEFAULT_ALPHA,
     DEFAULT_N_BOOT,
@@ -90,7 +91,7 @@ class Board:
 
 
 def _ordered_characteristics(names: set[str]) -> list[str]:
-    from dermx_bench.ontology import load_ontology
+    from dermx_bench.darwin.ontology import load_ontology
 
     try:
         return load_ontology().order(sorted(names))
@@ -123,7 +124,7 @@ def build_board(
     hb = first.human_baseline
     human = Row(
         kind="human", rank=None, name=HUMAN_NAME, stem=None, method="", target="", model="",
-        union={m: getattr(hb.localisation[UNION], m) for m in METRICS}, fusion=None,
+        union={m: getattr(hb.localisation[UNION], m) for m in METRIC_NAMES}, fusion=None,
         accuracy=hb.diagnosis.accuracy, macro_f1=hb.diagnosis.macro_f1,
         n_images=None, n_all_zero_maps=None, vs_next=None, next_name=None,
         sensitivity={c: (hb.localisation[c].sensitivity if c in hb.localisation else None)
@@ -136,8 +137,8 @@ def build_board(
         rows.append(Row(
             kind="entry", rank=r.rank, name=e.name, stem=e.file_stem, method=e.method,
             target=e.target, model=e.submission.model or e.submission.entry_point or "",
-            union={m: getattr(loc[UNION].per_rater, m) for m in METRICS},
-            fusion={m: getattr(loc[UNION].fusion, m) for m in METRICS},
+            union={m: getattr(loc[UNION].per_rater, m) for m in METRIC_NAMES},
+            fusion={m: getattr(loc[UNION].fusion, m) for m in METRIC_NAMES},
             accuracy=e.diagnosis.accuracy, macro_f1=e.diagnosis.macro_f1,
             n_images=e.n_images, n_all_zero_maps=e.n_all_zero_maps,
             vs_next=r.vs_next, next_name=r.next_name,
@@ -214,7 +215,7 @@ def main_cells(row: Row, alpha: float, none: str = DASH) -> list[str]:
         str(row.rank) if row.rank is not None else none,
         row.name,
         method_label(row) or none,
-        *(fmt_stat(row.union[m], none) for m in METRICS),
+        *(fmt_stat(row.union[m], none) for m in METRIC_NAMES),
         fmt_num(row.accuracy, none=none),
         fmt_num(row.macro_f1, none=none),
         fmt_vs_next(row.vs_next, alpha, none),
@@ -303,9 +304,9 @@ def csv_records(board: Board) -> list[dict[str, object]]:
             "target": row.target, "model": csv_text(row.model),
             "n_images": _num(row.n_images), "n_all_zero_maps": _num(row.n_all_zero_maps),
         }
-        for m in METRICS:
+        for m in METRIC_NAMES:
             rec.update(_stat_cols(f"union_{m}", row.union[m]))
-        for m in METRICS:
+        for m in METRIC_NAMES:
             rec.update(_stat_cols(f"union_fusion_{m}", row.fusion[m] if row.fusion else None))
         rec["accuracy"] = _num(row.accuracy)
         rec["macro_f1"] = _num(row.macro_f1)

@@ -1,0 +1,1 @@
+"""Per-image references, fusion rules, inter-rater agreement and the saved human baseline."""

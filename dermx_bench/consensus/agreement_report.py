@@ -1,0 +1,108 @@
+"""Agreement tables as text: an aligned table, csv, json or Markdown (the reproduction report)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pandas as pd
+
+from dermx_bench.consensus.agreement import AgreementTable
+from dermx_bench.consensus.baseline import table_payload
+from dermx_bench.core.files import json_ready
+
+
+def _fmt_cell(v: Any, decimals: int) -> str:
+    v = json_ready(v)
+    if v is None:
+        return "–" if decimals >= 0 else ""
+    if isinstance(v, float):
+        return f"{v:.{decimals}f}"
+    return str(v)
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for rec in df.to_dict(orient="records"):
+        lines.append("| " + " | ".join(_fmt_cell(rec[c], 2) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _text(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    cells = [[_fmt_cell(rec[c], 2) for c in cols] for rec in df.to_dict(orient="records")]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(cols)]
+    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cols, widths, strict=True)))]
+    for r in cells:
+        out.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                             for i, (v, w) in enumerate(zip(r, widths, strict=True))))
+    return "\n".join(out)
+
+
+def _selection_line(report: dict[str, Any]) -> str:
+    if not report:
+        return ""
+    reasons = ", ".join(f"{k} {v}" for k, v in report.get("discarded_by_reason", {}).items()) or "none"
+    md = report.get("multi_diagnosis")
+    multi = report.get("multi_diagnosis_evaluations", 0)
+    handling = (f"{report.get('multi_diagnosis_dropped', 0)} dropped" if md == "drop"
+                else f"kept with the {'alphabetically first' if md == 'alphabetical' else 'first listed'} diagnosis")
+    return (f"evaluations kept {report.get('kept')}, discarded {report.get('discarded')} ({reasons}); "
+            f"{multi} with several diagnoses: {handling}")
+
+
+def _counts_lines(t: AgreementTable) -> list[str]:
+    lines = [f"- multi_diagnosis = `{t.multi_diagnosis}`"]
+    sel = t.counts.get("selection")
+    if sel:
+        lines.append(f"- {_selection_line(sel)}")
+    for k, v in t.counts.items():
+        if k in ("selection", "accuracy_by_rater"):
+            continue
+        if isinstance(v, float):
+            v = f"{v:.4f}"
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v))
+        lines.append(f"- {k.replace('_', ' ')}: {v}")
+    return lines
+
+
+_TITLES = {
+    "diagnosis-gold": "Diagnosis against the gold standard (mean ± population std over raters)",
+    "diagnosis-pairwise": "Pairwise diagnosis agreement (mean ± population std over ordered pairs)",
+    "presence": "Characteristic presence agreement (mean ± population std over ordered pairs)",
+    "localisation": "Localisation agreement (mean ± sample std over ordered pairs, pooled over images)",
+    "fleiss": "Fleiss' kappa over pixel labels (mean ± sample std over images)",
+    "leave-one-out": "Leave one rater out: each rater against the fusion of the others (mean ± sample std)",
+}
+
+
+def render(tables: Sequence[AgreementTable], fmt: str, *, store_hash: str | None = None) -> str:
+    """Format tables: ``csv`` (one table, unrounded), ``json`` (unrounded), ``table`` or ``md``
+    (two decimals; ``md`` of several tables is the reproduction report with counts)."""
+    if fmt == "csv":
+        if len(tables) != 1:
+            raise ValueError("the csv format holds one table; choose one with --table")
+        return cast(str, tables[0].frame.to_csv(index=False, float_format=None, na_rep="")).rstrip("\n")
+    if fmt == "json":
+        payloads = [table_payload(t) for t in tables]
+        return json.dumps(payloads[0] if len(payloads) == 1 else payloads, indent=2)
+    if fmt == "table":
+        parts = []
+        for t in tables:
+            parts.append(f"# {t.table} (multi_diagnosis={t.multi_diagnosis})\n{_text(t.frame)}")
+        return "\n\n".join(parts)
+    if fmt == "md":
+        parts = []
+        if len(tables) > 1:
+            parts.append("# DermX inter-rater agreement: reproduction report")
+            if store_hash:
+                parts.append(f"Store content hash: `{store_hash}`. Figures rounded to two decimals; "
+                             "`–` marks an undefined value.")
+        for t in tables:
+            head = f"## {t.table}: {_TITLES[t.table]}"
+            parts.append("\n".join([head, "", *_counts_lines(t), "", _markdown(t.frame)]))
+        return "\n\n".join(parts)
+    raise ValueError(f"unknown format {fmt!r}; choose one of: table, csv, json, md")

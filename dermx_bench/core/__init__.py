@@ -1,0 +1,1 @@
+"""The bottom layer: typed errors, safe file writing, registries and numeric settings."""

@@ -1,0 +1,1 @@
+"""The scoring harness: submissions, photographs, explainers, scoring and runs."""

@@ -1,0 +1,1 @@
+"""The dataset store (one SQLite file), ingesting Darwin exports into it, and its exports."""

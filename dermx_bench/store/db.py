@@ -1,0 +1,330 @@
+"""The dataset store: one SQLite file (WAL, foreign keys, schema version).
+
+Tables: ``images``, ``raters``, ``evaluations`` (one per rater and image),
+``annotations`` (rings as JSON, (x, y) image pixels), ``masks`` (one COCO RLE per
+evaluation and localisable characteristic: the union of that rater's annotations
+of it), ``history`` (evaluations replaced by ``--replace``), ``ingests`` (a log of
+reports) and ``results`` (saved tables such as the inter-rater baselines).
+
+Every write happens in one ``BEGIN IMMEDIATE`` transaction: concurrent writers
+wait for each other, and a killed writer leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dermx_bench.core.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    file_name TEXT,
+    width INTEGER NOT NULL CHECK (width > 0),
+    height INTEGER NOT NULL CHECK (height > 0),
+    dataset TEXT,
+    gold_diagnosis TEXT,
+    skin_tone TEXT,
+    age TEXT
+);
+CREATE TABLE IF NOT EXISTS raters (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY,
+    release TEXT NOT NULL,
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    format TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    diagnoses TEXT NOT NULL,
+    discard_tags TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    UNIQUE (rater_id, image_id)
+);
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    raw_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    ring_sizes TEXT NOT NULL,
+    coords BLOB,
+    bbox TEXT,
+    UNIQUE (evaluation_id, idx)
+);
+CREATE TABLE IF NOT EXISTS masks (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    characteristic TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    counts TEXT NOT NULL,
+    area INTEGER NOT NULL,
+    PRIMARY KEY (evaluation_id, characteristic)
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY,
+    replaced_at TEXT NOT NULL,
+    rater TEXT NOT NULL,
+    image TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingests (id INTEGER PRIMARY KEY, at TEXT NOT NULL, report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS annotations_evaluation ON annotations(evaluation_id);
+"""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image of the store. ``name`` is the file stem used in annotation file names."""
+
+    id: int
+    name: str
+    file_name: str | None
+    width: int
+    height: int
+    dataset: str | None
+    gold: str | None
+    skin_tone: str | None
+    age: str | None
+
+
+@dataclass(frozen=True)
+class EvaluationInfo:
+    """An evaluation as stored; names are canonical, lists in file order.
+
+    ``characteristics``: the localisable characteristics this rater drew.
+    """
+
+    id: int
+    release: str
+    rater: str
+    image: str
+    diagnoses: list[str]
+    discard_tags: list[str]
+    tags: list[str]
+    characteristics: list[str]
+    source: str
+    sha256: str
+    format: str
+
+
+def pack_rings(rings: Iterable[Any]) -> tuple[str, bytes | None]:
+    """Rings as (JSON list of ring lengths, float64 little-endian x, y pairs); lossless."""
+    import numpy as np
+
+    arrays = [np.asarray(r, dtype="<f8").reshape(-1, 2) for r in rings]
+    if not arrays:
+        return "[]", None
+    return json.dumps([len(a) for a in arrays]), np.concatenate(arrays).tobytes()
+
+
+def unpack_rings(sizes: list[int], blob: bytes | None) -> list[list[list[float]]]:
+    """Inverse of :func:`pack_rings`: a list of rings, each a list of [x, y]."""
+    import numpy as np
+
+    if not sizes or blob is None:
+        return []
+    pts = np.frombuffer(blob, dtype="<f8").reshape(-1, 2).tolist()
+    out, k = [], 0
+    for n in sizes:
+        out.append(pts[k : k + n])
+        k += n
+    return out
+
+
+class Store:
+    """An open dataset store. Use :meth:`open` (``create=True`` to make a new one)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = False, timeout: float = 60.0) -> Store:
+        p = Path(path)
+        if not p.exists() and not create:
+            raise StoreError(f"{p}: no such store (create one with 'dermx-bench ingest ... --store {p}')")
+        if p.exists() and p.is_dir():
+            raise StoreError(f"{p}: is a folder, expected a store file")
+        if create:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(p, timeout=timeout, isolation_level=None)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{p}: not a dermx-bench store ({exc})") from None
+        store = cls(conn, p)
+        store._init_schema()
+        return store
+
+    def _init_schema(self) -> None:
+        try:
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key='schema_version'"
+            ).fetchone() if self._has_table("meta") else None
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a dermx-bench store ({exc})") from None
+        if row is None:
+            with self.transaction() as c:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema version {row[0]}, this dermx-bench reads {SCHEMA_VERSION}"
+            )
+
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone() is not None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- reading -------------------------------------------------------------------------
+
+    def images(self) -> list[ImageInfo]:
+        rows = self.conn.execute(
+            "SELECT id, name, file_name, width, height, dataset, gold_diagnosis, skin_tone, age "
+            "FROM images ORDER BY name"
+        ).fetchall()
+        return [ImageInfo(*r) for r in rows]
+
+    def evaluations(self, release: str | None = None) -> list[EvaluationInfo]:
+        """All evaluations (of one release if given), ordered by image then rater."""
+        drawn: dict[int, list[str]] = {}
+        for eid, ch in self.conn.execute(
+            "SELECT evaluation_id, characteristic FROM masks ORDER BY evaluation_id, characteristic"
+        ):
+            drawn.setdefault(eid, []).append(ch)
+        q = (
+            "SELECT e.id, e.release, r.name, i.name, e.diagnoses, e.discard_tags, e.tags, e.source, "
+            "e.sha256, e.format FROM evaluations e JOIN raters r ON r.id = e.rater_id "
+            "JOIN images i ON i.id = e.image_id"
+        )
+        args: tuple[Any, ...] = ()
+        if release is not None:
+            q += " WHERE e.release = ?"
+            args = (release,)
+        q += " ORDER BY i.name, r.name"
+        return [
+            EvaluationInfo(
+                id=r[0], release=r[1], rater=r[2], image=r[3], diagnoses=json.loads(r[4]),
+                discard_tags=json.loads(r[5]), tags=json.loads(r[6]),
+                characteristics=drawn.get(r[0], []), source=r[7], sha256=r[8], format=r[9],
+            )
+            for r in self.conn.execute(q, args)
+        ]
+
+    def masks(self, evaluation_ids: Iterable[int] | None = None) -> dict[tuple[int, str], dict[str, Any]]:
+        """COCO RLEs keyed by (evaluation id, characteristic)."""
+        q = "SELECT evaluation_id, characteristic, height, width, counts FROM masks"
+        rows: Iterable[tuple[Any, ...]]
+        if evaluation_ids is None:
+            rows = self.conn.execute(q)
+        else:
+            ids = list(evaluation_ids)
+            rows = []
+            for k in range(0, len(ids), 900):
+                chunk = ids[k : k + 900]
+                rows += self.conn.execute(
+                    q + f" WHERE evaluation_id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+        return {(r[0], r[1]): {"size": [r[2], r[3]], "counts": r[4]} for r in rows}
+
+    def annotations(self, evaluation_id: int) -> list[dict[str, Any]]:
+        """Stored Darwin annotations of one evaluation, in file order; rings as [[x, y], ...] lists."""
+        rows = self.conn.execute(
+            "SELECT idx, name, raw_name, kind, attributes, ring_sizes, coords, bbox FROM annotations "
+            "WHERE evaluation_id = ? ORDER BY idx", (evaluation_id,)
+        ).fetchall()
+        return [
+            {"index": r[0], "name": r[1], "raw_name": r[2], "kind": r[3],
+             "attributes": json.loads(r[4]), "rings": unpack_rings(json.loads(r[5]), r[6]),
+             "bbox": json.loads(r[7]) if r[7] else None}
+            for r in rows
+        ]
+
+    def releases(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT release FROM evaluations ORDER BY 1")]
+
+    def content_hash(self) -> str:
+        """sha256 over what results depend on: every evaluation's file hash and the images' metadata."""
+        h = hashlib.sha256(f"dermx-bench-store-v{SCHEMA_VERSION}\n".encode())
+        for row in self.conn.execute(
+            "SELECT r.name, i.name, e.sha256 FROM evaluations e JOIN raters r ON r.id = e.rater_id "
+            "JOIN images i ON i.id = e.image_id ORDER BY i.name, r.name"
+        ):
+            h.update(("\t".join(row) + "\n").encode())
+        for row in self.conn.execute(
+            "SELECT name, width, height, dataset, gold_diagnosis, skin_tone, age FROM images ORDER BY name"
+        ):
+            h.update(("\t".join("" if v is None else str(v) for v in row) + "\n").encode())
+        return h.hexdigest()
+
+    # -- saved results -----------------------------------------------------------------------
+
+    def save_result(self, kind: str, key: str, payload: Any, saved_at: str) -> None:
+        """Save a JSON-able result (e.g. an agreement table) under (kind, key), replacing any."""
+        self.save_results(kind, [(key, payload)], saved_at)
+
+    def save_results(self, kind: str, items: Iterable[tuple[str, Any]], saved_at: str) -> None:
+        """Save several (key, payload) results of one kind in one transaction."""
+        rows = [(kind, key, saved_at, json.dumps(payload, sort_keys=True)) for key, payload in items]
+        with self.transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows)
+
+    def load_result(self, kind: str, key: str) -> Any | None:
+        row = self.conn.execute(
+            "SELECT payload FROM results WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def result_keys(self, kind: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT key FROM results WHERE kind = ? ORDER BY key", (kind,))]

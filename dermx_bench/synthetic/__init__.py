@@ -1,0 +1,1 @@
+"""Synthetic data and the demo: Darwin files, photographs, tiny trained models."""

@@ -1,0 +1,148 @@
+"""The whole toolkit end to end on synthetic data, offline: ``dermx-bench demo``.
+
+1. simulate a DermX-like dataset: synthetic images, three raters' Darwin files
+   (disagreeing the way real raters do) and a metadata CSV;
+2. ingest it into a store and save the inter-rater baselines;
+3. paint synthetic photographs (lesions inside the raters' outlines, plus a marker
+   whose colour follows the diagnosis: a spurious cue);
+4. train two small models: one that sees lesions, one that learnt the marker;
+5. score both with Grad-CAM against the raters;
+6. add both runs to a leaderboard and publish it as Markdown and a static site.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermx_bench.core.errors import InputError
+
+#: The file that marks a folder as made by the demo (so a re-run may replace it).
+MARKER_FILE = ".dermx-bench-demo"
+
+HONEST = "Lesion-aware CNN (honest)"
+SHORTCUT = "Marker-shortcut CNN"
+
+
+@dataclass
+class DemoResult:
+    """Where the demo put things, how long each step took and the published table."""
+
+    out: Path
+    table_md: str
+    ranking: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    accuracies: dict[str, float] = field(default_factory=dict)
+
+    def paths(self) -> dict[str, str]:
+        return {
+            "store": str(self.out / "dermx-demo.db"),
+            "annotations": str(self.out / "data" / "annotations"),
+            "photos": str(self.out / "photos"),
+            "runs": str(self.out / "runs"),
+            "leaderboard": str(self.out / "leaderboard" / "README.md"),
+            "site": str(self.out / "site" / "index.html"),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "ranking": self.ranking, "paths": self.paths(),
+                "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+                "accuracies": self.accuracies, "table_md": self.table_md}
+
+
+def _fresh(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER_FILE).exists():
+            raise InputError(out, "", "folder exists, is not empty and was not made by the demo; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER_FILE).write_text("made by dermx-bench demo; a re-run replaces this folder\n")
+
+
+def run_demo(
+    out: str | Path,
+    *,
+    n_images: int = 96,
+    seed: int = 0,
+    epochs: int = 5,
+    n_train: int = 240,
+    on_step: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Run the demo into folder ``out`` (replaced if an earlier demo made it)."""
+    from dermx_bench.consensus.baseline import save_baselines
+    from dermx_bench.harness.run import ScoreOptions, score_run
+    from dermx_bench.leaderboard import add_run, publish
+    from dermx_bench.store.ingest import ingest_sources
+    from dermx_bench.synthetic.darwin import make_images, write_dataset
+    from dermx_bench.synthetic.images import write_store_images
+    from dermx_bench.synthetic.train import train_synthetic_submission
+
+    root = Path(out)
+    _fresh(root)
+    seconds: dict[str, float] = {}
+    started: dict[str, float] = {"dataset": time.perf_counter()}
+
+    def step(name: str) -> None:
+        """Close the timing of the current step and start ``name``."""
+        now = time.perf_counter()
+        last = list(started)[-1]
+        seconds[last] = now - started[last]
+        started[name] = now
+        if on_step:
+            on_step(name)
+
+    if on_step:
+        on_step("dataset")
+    rng = np.random.default_rng(seed)
+    images = make_images(n_images, rng, size=(160, 120))
+    data = write_dataset(root / "data", images, ["rater1", "rater2", "rater3"], rng, v2_raters=("rater3",))
+    store = root / "dermx-demo.db"
+
+    step("ingest")
+    ingest_sources(store, [data / "annotations"], metadata=data / "metadata.csv", release="demo")
+
+    step("agreement")
+    from dermx_bench.store.db import Store
+
+    with Store.open(store) as s:
+        save_baselines(s, datetime.now(UTC).isoformat(timespec="seconds"))
+
+    step("photos")
+    write_store_images(store, root / "photos", seed=seed, marker=True)
+
+    step("training")
+    accuracies: dict[str, float] = {}
+    subs: dict[str, Path] = {}
+    for name, cue in ((HONEST, "lesions"), (SHORTCUT, "marker")):
+        sub, acc = train_synthetic_submission(
+            root / "submissions" / cue, cue=cue, name=name, n_train=n_train, epochs=epochs, seed=seed,
+        )
+        subs[name], accuracies[name] = sub, acc
+
+    step("scoring")
+    lb = root / "leaderboard"
+    for sub in subs.values():
+        run = root / "runs" / sub.name
+        score_run(sub, store, root / "photos", run, ScoreOptions(device="cpu", batch_size=16, seed=seed))
+        add_run(run, lb)
+
+    step("publishing")
+    table = publish(lb, "md", lb / "README.md")
+    publish(lb, "html", root / "site")
+    step("done")
+    seconds.pop("done", None)
+    ranking = _ranking(table, list(subs))
+    return DemoResult(root, table, ranking, seconds, accuracies)
+
+
+def _ranking(table_md: str, names: list[str]) -> list[str]:
+    """Entry names in the order the published table lists them."""
+    found = sorted((table_md.find(n), n) for n in names if table_md.find(n) >= 0)
+    return [n for _, n in found]
