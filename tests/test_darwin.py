@@ -53,11 +53,14 @@ def test_v2_paths_properties_and_annotators() -> None:
         ],
     }
     ev = parse(doc, name="export.json", name_pattern=r"^(?P<rater>[^_]+)_(?P<image>.+)$")
-    assert (ev.rater, ev.image, ev.format) == ("a@x.org", "photo 1", "darwin-2.0")
+    assert (ev.rater, ev.image, ev.format) == ("Dr A", "photo 1", "darwin-2.0")
     assert ev.localised[0].attributes == ("Red",)
     assert len(ev.localised[0].rings) == 2
-    ev = parse(doc, name="derm9_photo 1.json")
-    assert (ev.rater, ev.image) == ("derm9", "photo 1")
+    ev = parse(doc, name="derm9_photo 1.json")  # annotators come first; the report notes the file name
+    assert (ev.rater, ev.rater_origin, ev.image, ev.image_origin) == ("Dr A", "annotators", "photo 1", "item.name")
+    assert ev.naming_note == "the file name would give rater 'derm9'"
+    ev = parse(doc, name="derm9_photo 1.json", rater="derm9")
+    assert (ev.rater, ev.rater_origin, ev.image, ev.image_origin) == ("derm9", "--rater", "photo 1", "file name")
 
 
 def test_split_name_first_underscore_and_custom_pattern() -> None:
@@ -79,8 +82,8 @@ def test_split_name_first_underscore_and_custom_pattern() -> None:
          "annotations[0] ('Plaque').polygon.path[1].x", "expected a finite number, got nan"),
         (darwin1(annotations=[{"name": "Plaque", "polygon": {"path": square(1, 1, 2, 2)[:2]}}]),
          "annotations[0] ('Plaque').polygon.path", "at least 3 points, got 2"),
-        (darwin1(annotations=[{"name": "Plaque", "bounding_box": {"x": 1, "y": 1, "w": 2, "h": 2}}]),
-         "annotations[0] ('Plaque')", "expected a tag, polygon or complex_polygon"),
+        (darwin1(annotations=[{"name": "Plaque", "attributes": ["Red"]}]),
+         "annotations[0] ('Plaque')", "expected a tag, polygon, complex_polygon, bounding_box, ellipse"),
         (darwin1(annotations=[{"name": "Plaque", "tag": {}}]), "annotations[0] ('Plaque').name",
          "is a localisable, expected a diagnosis or discard or non_localisable"),
         (darwin1(annotations=[{"tag": {}}]), "annotations[0].name", "expected a non-empty name"),

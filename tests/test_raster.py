@@ -18,7 +18,7 @@ def ring(*xy: float) -> np.ndarray:
 
 
 def count(rings: list[np.ndarray], w: int, h: int) -> int:
-    crop = raster.rasterise(rings, w, h)
+    crop = raster.rasterise(rings, h, w)
     full = crop.full()
     assert full.shape == (h, w)
     return int(full.sum())
@@ -87,7 +87,7 @@ def test_crop_equals_full_image_upolygon(rings: list[list[tuple[float, float]]],
         y = np.clip(r[:, 1], 0, h - 1)
         paths.append([int(round(float(v))) for pair in zip(x, y, strict=True) for v in pair])
     upolygon.draw_polygon(ref, paths, 1)
-    crop = raster.rasterise(arrays, w, h)
+    crop = raster.rasterise(arrays, h, w)
     assert np.array_equal(crop.full(), ref)
     assert rle.encode_crop(crop) == rle.encode(ref)
 

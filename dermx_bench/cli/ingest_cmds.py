@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from dermx_bench.cli.common import emit_json, json_option, progress, store_option
-from dermx_bench.darwin.reader import DEFAULT_NAME_PATTERN
+from dermx_bench.darwin.conventions import MaskConvention
+from dermx_bench.darwin.naming import DEFAULT_NAME_PATTERN
 
 
 @click.command()
@@ -22,32 +23,57 @@ from dermx_bench.darwin.reader import DEFAULT_NAME_PATTERN
 @click.option("--allow-unknown", is_flag=True, help="Record names the ontology does not know as unknown.")
 @click.option("--name-pattern", default=DEFAULT_NAME_PATTERN, show_default=True,
               help="Regex with groups 'rater' and 'image' applied to each file name (without .json).")
+@click.option("--rater", default=None, metavar="NAME",
+              help="The rater of every file (an export folder or zip holding one rater's work); "
+                   "the image then comes from the file's item/image name.")
+@click.option("--strict-types", is_flag=True,
+              help="Fail on keypoints, lines, skeletons and other non-area annotations instead of skipping them.")
+@click.option("--mask-convention", type=click.Choice([c.value for c in MaskConvention]),
+              default=MaskConvention.CLAMP.value, show_default=True,
+              help="Polygons leaving the image: 'clamp' their vertices (V7's rasteriser, the DermX masks) or "
+                   "'clip' the polygon as drawn at the image border (darwin-py's semantic-mask exporter). "
+                   "A store holds one convention.")
 @click.option("--release", default=None,
               help="Release label of these evaluations [default: the folder above 'annotations', or the zip name].")
 @json_option
 def ingest(sources: tuple[str, ...], store_path: str, metadata: str | None, replace: bool, skip_invalid: bool,
-           allow_unknown: bool, name_pattern: str, release: str | None, as_json: bool) -> None:
+           allow_unknown: bool, name_pattern: str, rater: str | None, strict_types: bool, mask_convention: str,
+           release: str | None, as_json: bool) -> None:
     """Ingest V7 Darwin exports (JSON 1.0/2.0 files, folders, .zip) into a dataset store.
+
+    Polygons, boxes (flagged as coarse), ellipses and brush masks become masks; points,
+    lines and skeletons are skipped with a report line (--strict-types: an error);
+    video items and items with areas on several slots are refused.
 
     Everything is validated before the store is touched, and the store is written
     in one transaction: on any error nothing changes. Prints a report of what was
-    read and everything odd in the export.
+    read and everything odd in the export, with where each rater and image name came from.
     """
     from dermx_bench.store.ingest import ingest_sources
 
     with progress(None, "reading", disable=as_json) as bar:
         report = ingest_sources(
             store_path, sources, metadata=metadata, replace=replace, skip_invalid=skip_invalid,
-            allow_unknown=allow_unknown, name_pattern=name_pattern, release=release,
-            on_file=lambda: bar.update(1),
+            allow_unknown=allow_unknown, name_pattern=name_pattern, rater=rater, strict_types=strict_types,
+            mask_convention=mask_convention, release=release, on_file=lambda: bar.update(1),
         )
     data = report.as_dict()
     if as_json:
         emit_json(data)
     else:
         click.echo(format_report(data))
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if report.invalid:
         click.echo(f"Warning: {len(report.invalid)} invalid file(s) skipped; see the report.", err=True)
+
+
+def _counts(d: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in d.items())
+
+
+def _examples(title: str, tally: dict[str, Any], shown: int = 3) -> list[str]:
+    return [f"{title}: {tally['count']}"] + [f"    e.g. {ex}" for ex in tally["examples"][:shown]]
 
 
 def format_report(d: dict[str, Any]) -> str:
@@ -61,10 +87,30 @@ def format_report(d: dict[str, Any]) -> str:
         + "".join(f"; {r}: {n}" for r, n in sel.get("discarded_by_reason", {}).items()),
         f"Multi-diagnosis evaluations: {sel.get('multi_diagnosis_evaluations', 0)} "
         f"({sel.get('multi_diagnosis_dropped', 0)} dropped by default)",
-        f"Annotations: {ann['localised']} localised, {ann['tags']} tags; {ann['masks']} rater masks",
+        f"Annotations: {ann['localised']} localised, {ann['tags']} tags; {ann['masks']} rater masks"
+        + (f" ({_counts(ann['by_shape'])}; mask convention {d['mask_convention']})" if ann["by_shape"] else ""),
         f"Images in store: {img['count']}; without gold diagnosis: {img['without_gold_diagnosis']}"
         + (f" (e.g. {', '.join(img['without_gold_examples'])})" if img["without_gold_examples"] else ""),
     ]
+    names = d["names"]
+    origins: dict[str, int] = {}
+    for per_rater in names["raters"].values():
+        for origin, n in per_rater.items():
+            origins[origin] = origins.get(origin, 0) + n
+    if origins:
+        lines.append(f"Names: raters from {_counts(origins)}; images from {_counts(names['image_origins'])}")
+        if len(names["raters"]) <= 10:
+            lines.append("  raters: " + ", ".join(f"{r} ({_counts(o)})" for r, o in names["raters"].items()))
+    if names["notes"]["count"]:
+        lines += ["  " + ln for ln in _examples("Rater names other rules would give differently", names["notes"])]
+    if ann["box_only"]["count"]:
+        lines += _examples("Box-only areas (ingested as their box: a coarse outline)", ann["box_only"])
+    if ann["skipped"]:
+        lines.append("Skipped annotations (not areas; --strict-types makes them an error):")
+        for kind, t in ann["skipped"].items():
+            lines += ["  " + ln for ln in _examples(kind, t)]
+    if d["multi_slot_items"]["count"]:
+        lines += _examples("Multi-slot items (areas drawn on their slot's canvas)", d["multi_slot_items"])
     if d["metadata"]:
         m = d["metadata"]
         lines.append(f"Metadata: {m['rows']} rows from {m['file']}, {m['with_gold_diagnosis']} with gold diagnosis")
@@ -77,11 +123,13 @@ def format_report(d: dict[str, Any]) -> str:
     if d["geometry_issues"]:
         lines.append("Geometry issues (rings kept as drawn; V7's rasterisation applies):")
         for issue, g in d["geometry_issues"].items():
-            lines.append(f"  {issue}: {g['count']}")
-            lines += [f"    e.g. {ex}" for ex in g["examples"][:3]]
+            lines += ["  " + ln for ln in _examples(issue, g)]
     if d["invalid_files"]:
         lines.append(f"Invalid files skipped: {len(d['invalid_files'])}")
         lines += [f"  {x['error']}" for x in d["invalid_files"]]
+    if d["warnings"]:
+        lines.append("Warnings:")
+        lines += [f"  {w}" for w in d["warnings"]]
     lines.append(f"Done in {d['seconds']:.1f} s.")
     return "\n".join(lines)
 

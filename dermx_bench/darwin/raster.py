@@ -1,58 +1,157 @@
-"""Rasterise Darwin rings exactly as V7 does (METHODS.md §2), and diagnose their geometry.
+"""Rasterise Darwin areas exactly as specified (METHODS.md §2), and diagnose their geometry.
 
 Coordinates: rings are (x, y) in image pixels (Darwin/shapely convention); masks
-are ``uint8`` arrays indexed (row, col) = (y, x), values 0/1.
+are ``uint8`` arrays indexed (row, col) = (y, x), values 0/1; the pixel (row r, col c)
+has its centre at (x, y) = (c, r). Sizes are passed as ``height, width``, as numpy does.
 
-Work happens in a *crop*: the smallest box holding the clamped, rounded vertices.
-Integer translation does not change a rasterisation, so a crop filled with
-``upolygon`` and placed at its offset equals the full-image fill pixel for pixel,
-at a fraction of the memory.
+Work happens in a *crop*: the smallest box holding the rounded vertices. Integer
+translation does not change a rasterisation, so a crop filled with ``upolygon`` and
+placed at its offset equals the full-image fill pixel for pixel, at a fraction of the
+memory.
+
+Two conventions for polygons with vertices outside the image (:class:`MaskConvention`):
+
+* ``clamp`` (**default**, what the store holds unless told otherwise): clamp each vertex
+  to the image, round, fill. This is V7's own ``upolygon``/``convert_polygons_to_mask``
+  rasterisation, and the published DermX masks follow it (3263 of 3263).
+* ``clip``: round the vertices as drawn, fill on a canvas large enough to hold the whole
+  polygon, keep the part inside the image: the polygon as drawn, cut at the image
+  border (the enlarged-canvas rule of darwin-py's semantic-mask exporter). Inside the
+  image both agree; they differ only near the border of polygons that leave it.
+
+Ellipses are never clamped: a pixel is in an ellipse when its centre lies inside or on
+the rotated ellipse (see :func:`rasterise_ellipse`); the area so drawn is within one
+pixel ring of the analytic area pi * rx * ry.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import upolygon
 
-from dermx_bench.darwin.reader import Ring
+from dermx_bench.darwin.conventions import MaskConvention
+from dermx_bench.darwin.records import Annotation, Ellipse, Ring, Shape
 from dermx_bench.masks.crop import Crop
 
+#: A ``clip`` canvas may hold at most this many times the image's pixels.
+MAX_CANVAS_FACTOR = 16
 
-def snap(ring: Ring, width: int, height: int) -> np.ndarray:
-    """Clamp a ring to the image and round it (half to even, like Python's ``round``).
 
-    Returns int64 array (n, 2) of (x, y).
-    """
+class CanvasTooLarge(ValueError):
+    """A ``clip`` polygon reaches so far outside the image that its canvas would be huge."""
+
+
+def empty(height: int, width: int) -> Crop:
+    """A crop holding no pixel of a (height, width) image."""
+    return Crop(np.zeros((0, 0), np.uint8), 0, 0, (height, width))
+
+
+def snap(ring: Ring, height: int, width: int, *, clamp: bool = True) -> np.ndarray:
+    """Clamp a ring to the image (unless ``clamp`` is false) and round it (half to even,
+    like Python's ``round``). Returns int64 array (n, 2) of (x, y)."""
     pts = np.array(ring, dtype=np.float64).reshape(-1, 2)
-    pts[:, 0] = np.clip(pts[:, 0], 0, width - 1)
-    pts[:, 1] = np.clip(pts[:, 1], 0, height - 1)
+    if clamp:
+        pts[:, 0] = np.clip(pts[:, 0], 0, width - 1)
+        pts[:, 1] = np.clip(pts[:, 1], 0, height - 1)
     return np.round(pts).astype(np.int64)  # np.round rounds half to even, as round() does
 
 
-def rasterise(rings: Sequence[Ring], width: int, height: int) -> Crop:
+def rasterise(
+    rings: Sequence[Ring], height: int, width: int, convention: MaskConvention = MaskConvention.CLAMP
+) -> Crop:
     """Even-odd fill of all ``rings`` together, outlines included, as one crop.
 
-    An annotation with no rings gives an empty crop.
+    An annotation with no rings, or (``clip``) wholly outside the image, gives an empty
+    crop. Raises :class:`CanvasTooLarge` when a ``clip`` canvas would exceed
+    ``MAX_CANVAS_FACTOR`` times the image.
     """
-    snapped = [snap(r, width, height) for r in rings]
+    clamp = MaskConvention(convention) is MaskConvention.CLAMP
+    snapped = [snap(r, height, width, clamp=clamp) for r in rings]
     if not snapped:
-        return Crop(np.zeros((0, 0), np.uint8), 0, 0, (height, width))
+        return empty(height, width)
     allpts = np.concatenate(snapped)
-    x0, y0 = allpts.min(axis=0)
-    x1, y1 = allpts.max(axis=0)
-    mask = np.zeros((int(y1 - y0 + 1), int(x1 - x0 + 1)), dtype=np.uint8)
-    paths = [(s - (x0, y0)).ravel().tolist() for s in snapped]
-    upolygon.draw_polygon(mask, paths, 1)
-    return Crop(mask, int(y0), int(x0), (height, width))
+    x0, y0 = (int(v) for v in allpts.min(axis=0))
+    x1, y1 = (int(v) for v in allpts.max(axis=0))
+    h, w = y1 - y0 + 1, x1 - x0 + 1
+    if not clamp:
+        if x1 < 0 or y1 < 0 or x0 >= width or y0 >= height:
+            return empty(height, width)
+        if h * w > MAX_CANVAS_FACTOR * height * width:
+            raise CanvasTooLarge(f"the polygon spans {w}x{h} pixels, more than {MAX_CANVAS_FACTOR} times the "
+                                 f"{width}x{height} image; use the clamp convention")
+    mask = np.zeros((h, w), dtype=np.uint8)
+    upolygon.draw_polygon(mask, [(s - (x0, y0)).ravel().tolist() for s in snapped], 1)
+    if clamp:
+        return Crop(mask, y0, x0, (height, width))
+    r0, c0 = max(y0, 0), max(x0, 0)
+    inside = mask[r0 - y0 : min(y1, height - 1) - y0 + 1, c0 - x0 : min(x1, width - 1) - x0 + 1]
+    return Crop(np.ascontiguousarray(inside), r0, c0, (height, width))
 
 
-def geometry_issues(rings: Sequence[Ring], width: int, height: int) -> list[list[str]]:
+def ellipse_extent(e: Ellipse) -> tuple[float, float]:
+    """Half-width and half-height of the rotated ellipse's axis-aligned bounding box."""
+    c, s = math.cos(e.angle), math.sin(e.angle)
+    return math.hypot(e.rx * c, e.ry * s), math.hypot(e.rx * s, e.ry * c)
+
+
+def rasterise_ellipse(e: Ellipse, height: int, width: int) -> Crop:
+    """The pixels of an ellipse in a (height, width) image, as a crop.
+
+    Pixel (row r, col c) is in when its centre (x, y) = (c, r) satisfies
+    ``(u * ry)**2 + (v * rx)**2 <= (rx * ry)**2`` (to 1e-9 relative), where
+    ``u = (x - cx) cos(angle) + (y - cy) sin(angle)`` and
+    ``v = -(x - cx) sin(angle) + (y - cy) cos(angle)``; the pixel nearest the centre
+    (rounded half to even) is always in, so a tiny ellipse is never empty. Parts outside
+    the image are cut off. A zero radius leaves the pixels on the segment.
+    """
+    hx, hy = ellipse_extent(e)
+    x0, x1 = max(math.floor(e.cx - hx), 0), min(math.ceil(e.cx + hx), width - 1)
+    y0, y1 = max(math.floor(e.cy - hy), 0), min(math.ceil(e.cy + hy), height - 1)
+    if x0 > x1 or y0 > y1:
+        return empty(height, width)
+    dx = np.arange(x0, x1 + 1, dtype=np.float64) - e.cx
+    dy = np.arange(y0, y1 + 1, dtype=np.float64)[:, None] - e.cy
+    c, s = math.cos(e.angle), math.sin(e.angle)
+    u = dx * c + dy * s
+    v = dy * c - dx * s
+    lhs = (u * e.ry) ** 2 + (v * e.rx) ** 2
+    mask = (lhs <= (e.rx * e.ry) ** 2 * (1 + 1e-9)).astype(np.uint8)
+    col, row = round(e.cx), round(e.cy)
+    if x0 <= col <= x1 and y0 <= row <= y1:
+        mask[row - y0, col - x0] = 1
+    return Crop(mask, y0, x0, (height, width))
+
+
+def rasterise_annotation(
+    a: Annotation, height: int, width: int, convention: MaskConvention = MaskConvention.CLAMP
+) -> Crop:
+    """The pixels of one area annotation: polygon or box rings, ellipse, or brush mask."""
+    if a.shape is Shape.ELLIPSE and a.ellipse is not None:
+        return rasterise_ellipse(a.ellipse, height, width)
+    if a.shape is Shape.MASK:
+        return a.pixels if a.pixels is not None else empty(height, width)
+    return rasterise(a.rings, height, width, convention)
+
+
+def ellipse_issues(e: Ellipse, height: int, width: int) -> list[str]:
+    """``outside-image`` (the ellipse reaches beyond the image; cut off) and ``zero-area``."""
+    hx, hy = ellipse_extent(e)
+    out = []
+    if e.cx - hx < 0 or e.cy - hy < 0 or e.cx + hx > width - 1 or e.cy + hy > height - 1:
+        out.append("outside-image")
+    if e.rx == 0 or e.ry == 0:
+        out.append("zero-area")
+    return out
+
+
+def geometry_issues(rings: Sequence[Ring], height: int, width: int) -> list[list[str]]:
     """Diagnose rings for the ingest report (vectorised with shapely); never changes them.
 
     Returns, for each ring, its issues among ``outside-image`` (a vertex beyond the
-    image, clamped when rasterised), ``zero-area``, ``self-intersection``,
+    image, clamped or clipped when rasterised), ``zero-area``, ``self-intersection``,
     ``duplicate-vertices`` and ``invalid: <reason>``.
     """
     import shapely

@@ -1,7 +1,9 @@
 """The dataset store: one SQLite file (WAL, foreign keys, schema version).
 
 Tables: ``images``, ``raters``, ``evaluations`` (one per rater and image),
-``annotations`` (rings as JSON, (x, y) image pixels), ``masks`` (one COCO RLE per
+``annotations`` (rings as float64 (x, y) image pixels; ``shape``: NULL for tags and
+polygons, else JSON naming the V7 type, with the annotation's own COCO RLE counts for
+ellipses and brush masks), ``masks`` (one COCO RLE per
 evaluation and localisable characteristic: the union of that rater's annotations
 of it), ``history`` (evaluations replaced by ``--replace``), ``ingests`` (a log of
 reports) and ``results`` (saved tables such as the inter-rater baselines).
@@ -22,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from dermx_bench.core.errors import StoreError
+from dermx_bench.darwin.conventions import MaskConvention
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Format of :meth:`Store.content_hash`; a schema change that adds no content keeps it.
+_HASH_FORMAT = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +69,7 @@ CREATE TABLE IF NOT EXISTS annotations (
     ring_sizes TEXT NOT NULL,
     coords BLOB,
     bbox TEXT,
+    shape TEXT,
     UNIQUE (evaluation_id, idx)
 );
 CREATE TABLE IF NOT EXISTS masks (
@@ -197,10 +203,25 @@ class Store:
                 self.conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
+        elif int(row[0]) == 1:
+            self._migrate_from_1()
         elif int(row[0]) != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: store schema version {row[0]}, this dermx-bench reads {SCHEMA_VERSION}"
             )
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 -> 2: annotations gain ``shape`` (NULL for the tags and polygons v1 held)."""
+        with self.transaction() as c:
+            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if int(row[0]) == 1:  # another process may have migrated it meanwhile
+                c.execute("ALTER TABLE annotations ADD COLUMN shape TEXT")
+                c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+    def mask_convention(self) -> MaskConvention:
+        """How the store's polygon masks were drawn (``clamp`` unless ingested with another)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='mask_convention'").fetchone()
+        return MaskConvention(row[0]) if row else MaskConvention.CLAMP
 
     def _has_table(self, name: str) -> bool:
         return self.conn.execute(
@@ -279,15 +300,20 @@ class Store:
         return {(r[0], r[1]): {"size": [r[2], r[3]], "counts": r[4]} for r in rows}
 
     def annotations(self, evaluation_id: int) -> list[dict[str, Any]]:
-        """Stored Darwin annotations of one evaluation, in file order; rings as [[x, y], ...] lists."""
+        """Stored Darwin annotations of one evaluation, in file order; rings as [[x, y], ...] lists.
+
+        ``shape`` is None for tags and polygons, else a dict with ``type`` (``bounding_box``,
+        ``ellipse``, ``mask``) and, for ellipses and brush masks, ``counts`` (COCO RLE at the
+        image's size; None for a brush mask without pixels).
+        """
         rows = self.conn.execute(
-            "SELECT idx, name, raw_name, kind, attributes, ring_sizes, coords, bbox FROM annotations "
+            "SELECT idx, name, raw_name, kind, attributes, ring_sizes, coords, bbox, shape FROM annotations "
             "WHERE evaluation_id = ? ORDER BY idx", (evaluation_id,)
         ).fetchall()
         return [
             {"index": r[0], "name": r[1], "raw_name": r[2], "kind": r[3],
              "attributes": json.loads(r[4]), "rings": unpack_rings(json.loads(r[5]), r[6]),
-             "bbox": json.loads(r[7]) if r[7] else None}
+             "bbox": json.loads(r[7]) if r[7] else None, "shape": json.loads(r[8]) if r[8] else None}
             for r in rows
         ]
 
@@ -295,8 +321,11 @@ class Store:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT release FROM evaluations ORDER BY 1")]
 
     def content_hash(self) -> str:
-        """sha256 over what results depend on: every evaluation's file hash and the images' metadata."""
-        h = hashlib.sha256(f"dermx-bench-store-v{SCHEMA_VERSION}\n".encode())
+        """sha256 over what results depend on: every evaluation's file hash, the images' metadata,
+        and the mask convention when it is not the default."""
+        h = hashlib.sha256(f"dermx-bench-store-v{_HASH_FORMAT}\n".encode())
+        if (convention := self.mask_convention()) is not MaskConvention.CLAMP:
+            h.update(f"mask_convention={convention.value}\n".encode())
         for row in self.conn.execute(
             "SELECT r.name, i.name, e.sha256 FROM evaluations e JOIN raters r ON r.id = e.rater_id "
             "JOIN images i ON i.id = e.image_id ORDER BY i.name, r.name"

@@ -48,13 +48,19 @@ def coco_dict(store: Store, instances: bool = False) -> dict[str, Any]:
         })
 
     if instances:
+        convention = store.mask_convention()
         for ev in evals:
             h, w = size[ev.image]
             for a in store.annotations(ev.id):
-                if a["rings"]:
-                    crop = raster.rasterise(a["rings"], w, h)
-                    add(ev.rater, ev.image, a["name"], rle.encode_crop(crop), a["attributes"],
-                        darwin_index=a["index"])
+                shape = a["shape"] or {}
+                if shape.get("counts"):  # ellipses and brush masks keep their own pixels
+                    add(ev.rater, ev.image, a["name"], {"size": [h, w], "counts": shape["counts"]},
+                        a["attributes"], darwin_index=a["index"])
+                elif a["rings"]:
+                    crop = raster.rasterise(a["rings"], h, w, convention)
+                    if crop.mask.any():
+                        add(ev.rater, ev.image, a["name"], rle.encode_crop(crop), a["attributes"],
+                            darwin_index=a["index"])
     else:
         masks = store.masks()
         attrs = _attributes_by_characteristic(store)
@@ -75,7 +81,8 @@ def coco_dict(store: Store, instances: bool = False) -> dict[str, Any]:
 def _attributes_by_characteristic(store: Store) -> dict[tuple[int, str], list[str]]:
     out: dict[tuple[int, str], list[str]] = {}
     for eid, name, attrs in store.conn.execute(
-        "SELECT evaluation_id, name, attributes FROM annotations WHERE ring_sizes != '[]' ORDER BY evaluation_id, idx"
+        "SELECT evaluation_id, name, attributes FROM annotations WHERE ring_sizes != '[]' OR shape IS NOT NULL "
+        "ORDER BY evaluation_id, idx"
     ):
         bucket = out.setdefault((eid, name), [])
         bucket.extend(a for a in json.loads(attrs) if a not in bucket)

@@ -2,7 +2,14 @@
 
 Everything is read and checked before the store is touched; the writing happens
 in one transaction, so an ingest either lands whole or not at all. The returned
-report lists everything odd in the export (see :class:`IngestReport`).
+report (:class:`~dermx_bench.store.ingest_report.IngestReport`) lists everything odd
+in the export: annotations skipped (points, lines, skeletons), box-only areas,
+multi-slot items, where each rater and image name came from, and warnings when a name
+looks like an accidental split (a rater new to a store that already has raters, an
+image absent from the metadata).
+
+A store holds masks of one :class:`~dermx_bench.darwin.conventions.MaskConvention`
+(``clamp`` unless its first ingest chose ``clip``), recorded in its ``meta`` table.
 """
 
 from __future__ import annotations
@@ -13,89 +20,29 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dermx_bench.core.errors import ConflictError, DermxError, InputError
+from dermx_bench.core.errors import ConflictError, DermxError, InputError, StoreError
 from dermx_bench.darwin import raster
+from dermx_bench.darwin.conventions import MaskConvention
 from dermx_bench.darwin.metadata import ImageMeta, read_metadata
-from dermx_bench.darwin.ontology import Kind, Ontology, load_ontology
-from dermx_bench.darwin.reader import (
-    DEFAULT_NAME_PATTERN,
-    Evaluation,
-    check_name_pattern,
-    iter_sources,
-    parse_evaluation,
-)
+from dermx_bench.darwin.naming import DEFAULT_NAME_PATTERN, FILE_NAME, check_name_pattern
+from dermx_bench.darwin.ontology import Ontology, load_ontology
+from dermx_bench.darwin.reader import Annotation, Evaluation, Shape, iter_sources, parse_evaluation
 from dermx_bench.masks import rle
 from dermx_bench.masks.crop import Crop
 from dermx_bench.masks.crop import union as crop_union
 from dermx_bench.store.db import Store, pack_rings
+from dermx_bench.store.ingest_report import EXAMPLES, IngestReport
 from dermx_bench.store.selection import select
+
+__all__ = ["IngestReport", "annotation_crops", "characteristic_masks", "default_release", "ingest_sources"]
 
 #: Seconds to sleep inside the write transaction, before COMMIT (tests of kill -9 only).
 _PAUSE_ENV = "DERMX_BENCH_TEST_PAUSE_BEFORE_COMMIT"
-_EXAMPLES = 5
-
-
-@dataclass
-class IngestReport:
-    """What an ingest read, wrote and found odd. ``as_dict()`` is its JSON form."""
-
-    sources: list[str]
-    files_read: int = 0
-    added: int = 0
-    unchanged: int = 0
-    replaced: int = 0
-    invalid: list[dict[str, str]] = field(default_factory=list)
-    selection: dict[str, Any] = field(default_factory=dict)
-    localised_annotations: int = 0
-    tag_annotations: int = 0
-    masks: int = 0
-    canonicalised: Counter[str] = field(default_factory=Counter)
-    unknown: Counter[str] = field(default_factory=Counter)
-    geometry: dict[str, dict[str, Any]] = field(default_factory=dict)
-    images: int = 0
-    images_without_gold: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] | None = None
-    releases: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-
-    @property
-    def evaluations_read(self) -> int:
-        return self.added + self.unchanged + self.replaced
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sources": self.sources,
-            "files_read": self.files_read,
-            "evaluations": {
-                "read": self.evaluations_read,
-                "added": self.added,
-                "unchanged": self.unchanged,
-                "replaced": self.replaced,
-                "by_release": dict(self.releases),
-            },
-            "invalid_files": self.invalid,
-            "selection": self.selection,
-            "annotations": {
-                "localised": self.localised_annotations,
-                "tags": self.tag_annotations,
-                "masks": self.masks,
-            },
-            "canonicalised": dict(sorted(self.canonicalised.items())),
-            "unknown_names": dict(sorted(self.unknown.items())),
-            "geometry_issues": self.geometry,
-            "images": {
-                "count": self.images,
-                "without_gold_diagnosis": len(self.images_without_gold),
-                "without_gold_examples": self.images_without_gold[:_EXAMPLES],
-            },
-            "metadata": self.metadata,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 @dataclass
@@ -104,6 +51,7 @@ class _Prepared:
     release: str
     masks: dict[str, rle.RLE]
     areas: dict[str, int]
+    shapes: dict[int, str]  # annotation index -> stored ``shape`` JSON (not for tags and polygons)
 
 
 def default_release(source: str | Path) -> str:
@@ -116,46 +64,69 @@ def default_release(source: str | Path) -> str:
     return p.stem if p.suffix.lower() == ".zip" else p.name
 
 
-def characteristic_masks(ev: Evaluation) -> dict[str, Crop]:
-    """Per localisable characteristic, the union of this rater's annotations of it (METHODS §2)."""
-    crops: dict[str, list[Crop]] = defaultdict(list)
+def annotation_crops(ev: Evaluation, convention: MaskConvention = MaskConvention.CLAMP) -> dict[int, Crop | None]:
+    """Each area annotation's pixels, by annotation index; None when it has none in the image.
+
+    Raises :class:`InputError` when a ``clip`` polygon reaches absurdly far outside the image.
+    """
+    out: dict[int, Crop | None] = {}
     for a in ev.localised:
-        crops[a.name].append(raster.rasterise(a.rings, ev.width, ev.height))
-    return {name: crop_union(cs) for name, cs in crops.items()}
+        try:
+            crop = raster.rasterise_annotation(a, ev.height, ev.width, convention)
+        except raster.CanvasTooLarge as exc:
+            raise InputError(ev.source, f"annotations[{a.index}] ({a.raw_name!r})", str(exc)) from None
+        outlined = a.shape in (Shape.POLYGON, Shape.BOX) and convention is MaskConvention.CLAMP  # never empty
+        out[a.index] = crop if crop.mask.size and (outlined or crop.mask.any()) else None
+    return out
 
 
-def _note_geometry(report: IngestReport, ev: Evaluation) -> None:
-    where = [(a, j) for a in ev.localised for j in range(len(a.rings))]
-    rings = [ring for a in ev.localised for ring in a.rings]
-    for (a, j), issues in zip(where, raster.geometry_issues(rings, ev.width, ev.height), strict=True):
-        for issue in issues:
-            entry = report.geometry.setdefault(issue, {"count": 0, "examples": []})
-            entry["count"] += 1
-            if len(entry["examples"]) < _EXAMPLES:
-                entry["examples"].append(f"{ev.source}: annotations[{a.index}] ({a.raw_name!r}) ring {j}")
+def characteristic_masks(
+    ev: Evaluation, convention: MaskConvention = MaskConvention.CLAMP, crops: dict[int, Crop | None] | None = None
+) -> dict[str, Crop]:
+    """Per localisable characteristic, the union of this rater's annotations of it (METHODS §2).
+
+    A characteristic none of whose annotations has a pixel in the image gets no mask.
+    """
+    crops = annotation_crops(ev, convention) if crops is None else crops
+    by_name: dict[str, list[Crop]] = defaultdict(list)
+    for a in ev.localised:
+        crop = crops[a.index]
+        if crop is not None:
+            by_name[a.name].append(crop)
+    return {name: crop_union(cs) for name, cs in by_name.items()}
 
 
-def _prepare(ev: Evaluation, release: str, report: IngestReport) -> _Prepared:
-    for a in ev.annotations:
-        if a.raw_name != a.name:
-            report.canonicalised[f"{a.raw_name} -> {a.name}"] += 1
-        for raw, canon in zip(a.raw_attributes, a.attributes, strict=True):
-            if raw != canon:
-                report.canonicalised[f"{raw} -> {canon}"] += 1
-        if a.kind is Kind.UNKNOWN:
-            report.unknown[a.raw_name] += 1
-        if a.localised:
-            report.localised_annotations += 1
-        else:
-            report.tag_annotations += 1
-    _note_geometry(report, ev)
+def _shape_json(a: Annotation, crop: Crop | None) -> str | None:
+    """What the store keeps of a non-polygon area beside its rings (``annotations.shape``)."""
+    if a.shape is Shape.BOX:
+        return json.dumps({"type": a.shape.value})
+    if a.shape not in (Shape.ELLIPSE, Shape.MASK):
+        return None
+    doc: dict[str, Any] = {"type": a.shape.value, "counts": rle.encode_crop(crop)["counts"] if crop else None}
+    if a.ellipse is not None:
+        e = a.ellipse
+        doc.update(center=[e.cx, e.cy], radius=[e.rx, e.ry], angle=e.angle)
+    if a.mask_id:
+        doc["id"] = a.mask_id
+    return json.dumps(doc)
+
+
+def _prepare(ev: Evaluation, release: str, report: IngestReport, convention: MaskConvention) -> _Prepared:
+    report.note_evaluation(ev)
+    crops = annotation_crops(ev, convention)
+    shapes: dict[int, str] = {}
+    for a in ev.localised:
+        if crops[a.index] is None:
+            report.note_empty(ev, a.index, a.raw_name)
+        if (doc := _shape_json(a, crops[a.index])) is not None:
+            shapes[a.index] = doc
     masks: dict[str, rle.RLE] = {}
     areas: dict[str, int] = {}
-    for name, crop in characteristic_masks(ev).items():
+    for name, crop in characteristic_masks(ev, convention, crops).items():
         runs = rle.runs_of_crop(crop)
         masks[name] = rle.encode_runs(runs, crop.shape)
         areas[name] = sum(runs[1::2])
-    return _Prepared(ev, release, masks, areas)
+    return _Prepared(ev, release, masks, areas, shapes)
 
 
 def ingest_sources(
@@ -167,39 +138,50 @@ def ingest_sources(
     skip_invalid: bool = False,
     allow_unknown: bool = False,
     name_pattern: str = DEFAULT_NAME_PATTERN,
+    rater: str | None = None,
+    strict_types: bool = False,
+    mask_convention: MaskConvention | str = MaskConvention.CLAMP,
     release: str | None = None,
     ontology: Ontology | None = None,
     on_file: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Ingest Darwin files, folders and zips (and optionally a metadata CSV) into a store.
 
-    Raises :class:`InputError` for the first invalid file (unless ``skip_invalid``,
-    which lists them in the report), :class:`ConflictError` when a different file for
-    a rater and image is already stored (unless ``replace``). On any error the store
-    is unchanged.
+    ``rater`` names the rater of every file (an export of one rater's work);
+    ``strict_types`` makes points, lines and skeletons an error instead of skipped;
+    ``mask_convention`` chooses how polygons leaving the image are drawn (a store holds
+    one convention). Raises :class:`InputError` for the first invalid file (unless
+    ``skip_invalid``, which lists them in the report), :class:`ConflictError` when a
+    different file for a rater and image is already stored (unless ``replace``),
+    :class:`StoreError` when the store holds masks of another convention. On any error
+    the store is unchanged.
     """
     t0 = time.perf_counter()
     check_name_pattern(name_pattern)
+    if rater is not None and not rater.strip():
+        raise InputError("--rater", repr(rater), "expected a non-empty rater name")
+    convention = MaskConvention(mask_convention)
     onto = ontology or load_ontology()
-    report = IngestReport(sources=[str(s) for s in sources])
+    report = IngestReport(sources=[str(s) for s in sources], mask_convention=convention.value)
     prepared: dict[tuple[str, str], _Prepared] = {}
     for src in sources:
         rel = release or default_release(src)
         for raw in iter_sources([src]):
             report.files_read += 1
             try:
-                ev = parse_evaluation(raw, onto, name_pattern=name_pattern, allow_unknown=allow_unknown)
+                ev = parse_evaluation(raw, onto, name_pattern=name_pattern, allow_unknown=allow_unknown,
+                                      rater=rater, strict_types=strict_types)
                 if ev.key in prepared:
                     raise InputError(
                         raw.label, "file name",
                         f"rater {ev.rater!r} and image {ev.image!r} already read from {prepared[ev.key].ev.source}",
                     )
+                prepared[ev.key] = _prepare(ev, rel, report, convention)
             except InputError as exc:
                 if not skip_invalid:
                     raise
                 report.invalid.append({"file": exc.file, "error": str(exc)})
                 continue
-            prepared[ev.key] = _prepare(ev, rel, report)
             if on_file is not None:
                 on_file()
     _check_sizes(prepared)
@@ -214,6 +196,8 @@ def ingest_sources(
     store = Store.open(store_path, create=True)
     try:
         with store.transaction() as conn:
+            _check_convention(store, convention)
+            _warn_names(conn, prepared, meta, report)
             _write(conn, prepared, meta, metadata, replace, report)
             pause = os.environ.get(_PAUSE_ENV)
             if pause:  # a testing hook: lets a test kill the process inside the transaction
@@ -228,6 +212,45 @@ def ingest_sources(
     store.close()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _check_convention(store: Store, convention: MaskConvention) -> None:
+    """A store holds masks of one convention: the first ingest sets it, later ones must match."""
+    stored = store.mask_convention()
+    if stored is not convention and store.conn.execute("SELECT 1 FROM evaluations LIMIT 1").fetchone():
+        raise StoreError(f"{store.path}: holds masks drawn with the {stored.value!r} convention; ingest with "
+                         f"--mask-convention {stored.value}, or into a new store for {convention.value!r}")
+    store.conn.execute("INSERT OR REPLACE INTO meta VALUES ('mask_convention', ?)", (convention.value,))
+
+
+def _warn_names(conn: Any, prepared: dict[tuple[str, str], _Prepared], meta: list[ImageMeta] | None,
+                report: IngestReport) -> None:
+    """Warn when names look like an accidental split: a rater new to a store that has raters, an
+    image absent from the metadata (this ingest's, else what the store already holds)."""
+    known = {r[0] for r in conn.execute("SELECT name FROM raters")}
+    if known:
+        new: dict[str, str] = {}
+        for p in prepared.values():
+            if p.ev.rater not in known:
+                new.setdefault(p.ev.rater, p.ev.rater_origin)
+        if new:
+            shown = ", ".join(f"{r!r} (from {o})" for r, o in list(new.items())[:EXAMPLES])
+            report.warnings.append(
+                f"{len(new)} rater(s) new to this store: {shown}{' ...' if len(new) > EXAMPLES else ''}; "
+                "if a name was split wrongly, use --rater or --name-pattern")
+    listed = ({m.name for m in meta} if meta is not None else
+              {r[0] for r in conn.execute("SELECT name FROM images WHERE file_name IS NOT NULL")})
+    if listed:
+        absent: dict[str, str] = {}
+        for p in prepared.values():
+            if p.ev.image not in listed:
+                absent.setdefault(p.ev.image, p.ev.image_origin)
+        if absent:
+            shown = ", ".join(f"{i!r} (from {o})" for i, o in list(absent.items())[:EXAMPLES])
+            hint = "--name-pattern" if set(absent.values()) == {FILE_NAME} else "--name-pattern or --rater"
+            report.warnings.append(
+                f"{len(absent)} image(s) not in the metadata: {shown}{' ...' if len(absent) > EXAMPLES else ''}; "
+                f"if a name was split wrongly, use {hint}")
 
 
 def _check_sizes(prepared: dict[tuple[str, str], _Prepared]) -> None:
@@ -313,10 +336,10 @@ def _insert(conn: Any, p: _Prepared, image_id: int, rater_id: int, now: str) -> 
     ).lastrowid
     conn.executemany(
         "INSERT INTO annotations (evaluation_id, idx, name, raw_name, kind, attributes, ring_sizes, "
-        "coords, bbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "coords, bbox, shape) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (eid, a.index, a.name, a.raw_name, a.kind.value, json.dumps(a.attributes),
-             *pack_rings(a.rings), json.dumps(a.bbox) if a.bbox else None)
+             *pack_rings(a.rings), json.dumps(a.bbox) if a.bbox else None, p.shapes.get(a.index))
             for a in ev.annotations
         ],
     )
