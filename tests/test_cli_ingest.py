@@ -16,6 +16,7 @@ from dermx_bench import __version__
 from dermx_bench.cli import main
 from dermx_bench.masks import rle
 from dermx_bench.store.db import Store
+from dermx_bench.synthetic import darwin_v2 as v2
 from tests.conftest import SAMPLE, darwin1, square, write_json
 
 
@@ -164,3 +165,72 @@ def test_bad_name_pattern(tmp_path: Path) -> None:
                        "--name-pattern", "(")
     assert code == 1 and "expected a valid regular expression" in err
     assert not (tmp_path / "s.db").exists()
+
+
+def v7_export(folder: Path) -> Path:
+    """Two V7-named items of one rater (no annotators): a box, an ellipse, a keypoint, a brush mask."""
+    lab = np.zeros((10, 20), dtype=np.int64)
+    lab[2:5, 3:9] = 1
+    write_json(folder / "single_slotted_image_flat.json", v2.item("slotted_image_flat.jpg", [("0", 10, 20)], [
+        v2.tag("Acne"), v2.box("Papule", 1, 1, 4, 3), v2.keypoint("Pustule", 5, 5), *v2.brush(lab, {1: "Scale"})]))
+    write_json(folder / "second_item.json", v2.item("second item.jpg", [("0", 10, 10), ("1", 12, 20)], [
+        v2.tag("Acne", slot="0"), v2.ellipse("Papule", 9.5, 6.2, 4.3, 2.1, 0.3, slot="1")]))
+    return folder
+
+
+def test_v7_export_of_one_rater_with_rater_option(tmp_path: Path) -> None:
+    src = v7_export(tmp_path / "export")
+    store = str(tmp_path / "s.db")
+    code, out, err = run("ingest", str(src), "--store", store, "--rater", "derm5")
+    assert code == 0, err
+    assert "Names: raters from --rater 2; images from item.name 2" in out
+    assert "  raters: derm5 (--rater 2)" in out
+    assert "Box-only areas (ingested as their box: a coarse outline): 1" in out
+    assert f"    e.g. {src}/single_slotted_image_flat.json: annotations[1] ('Papule')" in out
+    assert "Skipped annotations (not areas; --strict-types makes them an error):" in out
+    assert f"  keypoint: 1\n      e.g. {src}/single_slotted_image_flat.json: annotations[2] ('Pustule'): " \
+           "not an area" in out
+    assert f"Multi-slot items (areas drawn on their slot's canvas): 1\n    e.g. {src}/second_item.json: " \
+           "drawn on slot '1' (20x12) of 2" in out
+    assert "(bounding_box 1, ellipse 1, mask 1; mask convention clamp)" in out
+    with Store.open(tmp_path / "s.db") as s:
+        assert sorted((e.rater, e.image) for e in s.evaluations()) == [
+            ("derm5", "second item"), ("derm5", "slotted_image_flat")]
+    inst = tmp_path / "inst.json"
+    assert run("export", "coco", "--store", store, str(inst), "--instances")[0] == 0
+    coco = COCO(str(inst))
+    assert sorted(a["area"] for a in coco.loadAnns(coco.getAnnIds())) == [18, 20, 29]  # brush, box, ellipse
+
+
+def test_strict_types_and_file_name_split_warnings(tmp_path: Path) -> None:
+    src = v7_export(tmp_path / "export")
+    store = str(tmp_path / "s.db")
+    code, _, err = run("ingest", str(src), "--store", store, "--strict-types")
+    assert code == 1
+    assert f"Error: {src}/second_item.json" not in err
+    assert f"Error: {src}/single_slotted_image_flat.json: annotations[2] ('Pustule'): a keypoint is not an area" in err
+    write_json(tmp_path / "first" / "derm1_a.json", darwin1())
+    assert run("ingest", str(tmp_path / "first"), "--store", store)[0] == 0
+    code, out, err = run("ingest", str(src), "--store", store, "--json")
+    assert code == 0
+    rep = json.loads(out)
+    assert rep["names"]["raters"] == {"second": {"file name": 1}, "single": {"file name": 1}}
+    assert "Warning: 2 rater(s) new to this store: 'second' (from file name), 'single' (from file name)" in err
+
+
+def test_mask_convention_option_and_refusals(tmp_path: Path) -> None:
+    write_json(tmp_path / "in" / "derm1_a.json", darwin1())
+    code, out, _ = run("ingest", str(tmp_path / "in"), "--store", str(tmp_path / "s.db"),
+                       "--mask-convention", "clip", "--json")
+    assert code == 0 and json.loads(out)["mask_convention"] == "clip"
+    code, _, err = run("ingest", str(tmp_path / "in"), "--store", str(tmp_path / "s.db"))
+    assert code == 1 and "holds masks drawn with the 'clip' convention; ingest with --mask-convention clip" in err
+    code, _, err = run("ingest", str(tmp_path / "in"), "--store", str(tmp_path / "t.db"), "--mask-convention", "x")
+    assert code == 2 and "'x' is not one of 'clamp', 'clip'" in err
+    code, _, err = run("ingest", str(tmp_path / "in"), "--store", str(tmp_path / "t.db"), "--rater", " ")
+    assert code == 1 and "Error: --rater: ' ': expected a non-empty rater name" in err
+    video = v2.item("clip.mp4", [("0", 10, 20)], [v2.polygon("Papule", [(1, 1), (5, 1), (5, 5)])],
+                    slot_type="video")
+    write_json(tmp_path / "vid" / "derm1_clip.json", video)
+    code, _, err = run("ingest", str(tmp_path / "vid"), "--store", str(tmp_path / "t.db"))
+    assert code == 1 and "item.slots[0].type: video items are not supported" in err

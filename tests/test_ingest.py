@@ -179,3 +179,33 @@ def test_two_ingests_at_once_do_not_duplicate(tmp_path: Path) -> None:
     with Store.open(store) as s:
         assert len(s.evaluations()) == 19
         assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_mask_convention_is_one_per_store_and_in_its_hash(tmp_path: Path) -> None:
+    f = write_json(tmp_path / "a" / "derm1_img.json", darwin1(20, 10, [
+        {"name": "Acne", "tag": {}}, {"name": "Papule", "polygon": {"path": [
+            {"x": -6.4, "y": 2}, {"x": 9, "y": -7.5}, {"x": 8, "y": 11.2}]}}]))
+    clamp, clip = tmp_path / "clamp.db", tmp_path / "clip.db"
+    ingest_sources(clamp, [f])
+    assert ingest_sources(clip, [f], mask_convention="clip").mask_convention == "clip"
+    with Store.open(clamp) as a, Store.open(clip) as b:
+        assert a.mask_convention() == "clamp" and b.mask_convention() == "clip"
+        assert a.content_hash() != b.content_hash()
+        assert a.masks() != b.masks()
+    before = snapshot(clamp)
+    with pytest.raises(StoreError, match="holds masks drawn with the 'clamp' convention"):
+        ingest_sources(clamp, [f], mask_convention="clip")
+    assert snapshot(clamp) == before
+
+
+def test_schema_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    ingest_sources(store, [SAMPLE / "annotations"])
+    before = snapshot(store)
+    with Store.open(store) as s:  # make it what dermx-bench wrote before the shape column
+        s.conn.execute("ALTER TABLE annotations DROP COLUMN shape")
+        s.conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Store.open(store) as s:
+        assert s.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+        assert s.annotations(s.evaluations()[0].id)[0]["shape"] is None
+    assert snapshot(store) == before

@@ -23,7 +23,12 @@ from typing import Any
 
 from dermx_bench.darwin.brush import RasterLayer, decode_dense_rle
 from dermx_bench.darwin.fields import Fields
-from dermx_bench.darwin.naming import DEFAULT_NAME_PATTERN, check_name_pattern, name_file, split_name
+from dermx_bench.darwin.naming import (
+    DEFAULT_NAME_PATTERN,
+    check_name_pattern,
+    name_file,
+    split_name,
+)
 from dermx_bench.darwin.ontology import Ontology
 from dermx_bench.darwin.records import Annotation, Ellipse, Evaluation, Point, Ring, Shape, Skipped
 from dermx_bench.darwin.shapes import RasterRef, annotation_where, parse_annotation
