@@ -30,6 +30,8 @@ def test_v1_report(v1_store: Path) -> None:
     assert rep["canonicalised"]["Hyper-pigmented -> Hyperpigmented"] == 83
     geometry = {k: v["count"] for k, v in rep["geometry_issues"].items()}
     assert geometry == {"outside-image": 1238, "zero-area": 2, "duplicate-vertices": 11, "self-intersection": 8}
+    assert rep["annotations"]["by_shape"] == {"polygon": 3562} and rep["annotations"]["skipped"] == {}
+    assert rep["names"]["image_origins"] == {"file name": 1698} and rep["warnings"] == []
 
 
 def test_v2_report(tmp_path: Path) -> None:
@@ -38,6 +40,8 @@ def test_v2_report(tmp_path: Path) -> None:
     assert rep["evaluations"]["read"] == 5528
     assert rep["images"]["without_gold_diagnosis"] == 64
     assert rep["annotations"]["localised"] == 10060
+    (warning,) = rep["warnings"]  # the images the metadata lacks are the ones without gold diagnosis
+    assert warning.startswith("64 image(s) not in the metadata: '009001HB' (from file name)")
 
 
 def test_v1_masks_equal_full_resolution_v7_rasterisation(v1_store: Path) -> None:

@@ -77,13 +77,13 @@ def _blob(rng: np.random.Generator, cx: float, cy: float, r: float, n: int = 14)
     return np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], axis=1)
 
 
-def make_images(n_images: int, rng: np.random.Generator, size: tuple[int, int] = (160, 120)) -> list[SynthImage]:
-    """``n_images`` images (cycling through the diagnoses) of about ``size`` (width, height)."""
+def make_images(n_images: int, rng: np.random.Generator, size: tuple[int, int] = (120, 160)) -> list[SynthImage]:
+    """``n_images`` images (cycling through the diagnoses) of about ``size`` (height, width)."""
     images = []
     for i in range(n_images):
         dx = DIAGNOSES[i % len(DIAGNOSES)]
-        w = int(size[0] * rng.uniform(0.9, 1.1))
-        h = int(size[1] * rng.uniform(0.9, 1.1))
+        w = int(size[1] * rng.uniform(0.9, 1.1))  # width drawn first: the sample stays byte for byte
+        h = int(size[0] * rng.uniform(0.9, 1.1))
         img = SynthImage(f"synth{i:04d}", w, h, dx)
         for _ in range(int(rng.integers(2, 5))):
             r = min(w, h) * rng.uniform(0.08, 0.2)

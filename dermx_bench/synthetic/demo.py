@@ -101,7 +101,7 @@ def run_demo(
     if on_step:
         on_step("dataset")
     rng = np.random.default_rng(seed)
-    images = make_images(n_images, rng, size=(160, 120))
+    images = make_images(n_images, rng, size=(120, 160))
     data = write_dataset(root / "data", images, ["rater1", "rater2", "rater3"], rng, v2_raters=("rater3",))
     store = root / "dermx-demo.db"
 
