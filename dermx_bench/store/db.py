@@ -212,11 +212,15 @@ class Store:
 
     def _migrate_from_1(self) -> None:
         """Version 1 -> 2: annotations gain ``shape`` (NULL for the tags and polygons v1 held)."""
-        with self.transaction() as c:
-            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if int(row[0]) == 1:  # another process may have migrated it meanwhile
-                c.execute("ALTER TABLE annotations ADD COLUMN shape TEXT")
-                c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        try:
+            with self.transaction() as c:
+                row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if int(row[0]) == 1:  # another process may have migrated it meanwhile
+                    c.execute("ALTER TABLE annotations ADD COLUMN shape TEXT")
+                    c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: store schema version 1 must be upgraded to {SCHEMA_VERSION} in place, "
+                             f"which failed ({exc}); open it once with write access") from None
 
     def mask_convention(self) -> MaskConvention:
         """How the store's polygon masks were drawn (``clamp`` unless ingested with another)."""

@@ -112,8 +112,8 @@ def _shape_json(a: Annotation, crop: Crop | None) -> str | None:
 
 
 def _prepare(ev: Evaluation, release: str, report: IngestReport, convention: MaskConvention) -> _Prepared:
+    crops = annotation_crops(ev, convention)  # first: a refused file adds nothing to the report
     report.note_evaluation(ev)
-    crops = annotation_crops(ev, convention)
     shapes: dict[int, str] = {}
     for a in ev.localised:
         if crops[a.index] is None:
