@@ -227,30 +227,30 @@ def _warn_names(conn: Any, prepared: dict[tuple[str, str], _Prepared], meta: lis
                 report: IngestReport) -> None:
     """Warn when names look like an accidental split: a rater new to a store that has raters, an
     image absent from the metadata (this ingest's, else what the store already holds)."""
+    evs = [p.ev for p in prepared.values()]
     known = {r[0] for r in conn.execute("SELECT name FROM raters")}
-    if known:
-        new: dict[str, str] = {}
-        for p in prepared.values():
-            if p.ev.rater not in known:
-                new.setdefault(p.ev.rater, p.ev.rater_origin)
-        if new:
-            shown = ", ".join(f"{r!r} (from {o})" for r, o in list(new.items())[:EXAMPLES])
-            report.warnings.append(
-                f"{len(new)} rater(s) new to this store: {shown}{' ...' if len(new) > EXAMPLES else ''}; "
-                "if a name was split wrongly, use --rater or --name-pattern")
+    if known and (new := _outside([(e.rater, e.rater_origin) for e in evs], known)):
+        report.warnings.append(f"{new[0]} rater(s) new to this store: {new[1]}; "
+                               "if a name was split wrongly, use --rater or --name-pattern")
     listed = ({m.name for m in meta} if meta is not None else
               {r[0] for r in conn.execute("SELECT name FROM images WHERE file_name IS NOT NULL")})
-    if listed:
-        absent: dict[str, str] = {}
-        for p in prepared.values():
-            if p.ev.image not in listed:
-                absent.setdefault(p.ev.image, p.ev.image_origin)
-        if absent:
-            shown = ", ".join(f"{i!r} (from {o})" for i, o in list(absent.items())[:EXAMPLES])
-            hint = "--name-pattern" if set(absent.values()) == {FILE_NAME} else "--name-pattern or --rater"
-            report.warnings.append(
-                f"{len(absent)} image(s) not in the metadata: {shown}{' ...' if len(absent) > EXAMPLES else ''}; "
-                f"if a name was split wrongly, use {hint}")
+    if listed and (absent := _outside([(e.image, e.image_origin) for e in evs], listed)):
+        hint = "--name-pattern" if {e.image_origin for e in evs if e.image not in listed} == {FILE_NAME} \
+            else "--name-pattern or --rater"
+        report.warnings.append(f"{absent[0]} image(s) not in the metadata: {absent[1]}; "
+                               f"if a name was split wrongly, use {hint}")
+
+
+def _outside(named: list[tuple[str, str]], known: set[str]) -> tuple[int, str] | None:
+    """How many distinct names (with their origins) are not in ``known``, and the first few shown."""
+    first: dict[str, str] = {}
+    for name, origin in named:
+        if name not in known:
+            first.setdefault(name, origin)
+    if not first:
+        return None
+    shown = ", ".join(f"{n!r} (from {o})" for n, o in list(first.items())[:EXAMPLES])
+    return len(first), shown + (" ..." if len(first) > EXAMPLES else "")
 
 
 def _check_sizes(prepared: dict[tuple[str, str], _Prepared]) -> None:
