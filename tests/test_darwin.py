@@ -127,3 +127,11 @@ def test_sources_folder_zip_and_bad_zip(tmp_path: Path) -> None:
     write_json(tmp_path / "empty" / "x.txt", {})
     with pytest.raises(InputError, match="folder holds no .json files"):
         list(iter_sources([tmp_path / "empty"]))
+
+
+def test_v1_box_only_is_its_four_corner_ring() -> None:
+    ev = parse(darwin1(annotations=[{"name": "Plaque", "bounding_box": {"x": 1, "y": 2, "w": 3, "h": 4}}]))
+    (box,) = ev.localised
+    assert box.shape == "bounding_box" and box.rings[0].tolist() == [[1, 2], [4, 2], [4, 6], [1, 6]]
+    with pytest.raises(InputError, match=r"bounding_box: expected finite x, y and w, h >= 0"):
+        parse(darwin1(annotations=[{"name": "Plaque", "bounding_box": {"x": 1, "y": 2, "w": -3, "h": 4}}]))

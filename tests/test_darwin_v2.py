@@ -245,5 +245,6 @@ def test_accidental_splits_are_warned(tmp_path: Path) -> None:
         "1 image(s) not in the metadata: 'slotted_image_flat' (from file name); if a name was split wrongly, "
         "use --name-pattern",
     ]
-    assert rep.as_dict()["names"] == {"raters": {"single": {"file name": 1}}, "image_origins": {"file name": 1},
+    assert rep.as_dict()["names"] == {"rater_origins": {"file name": 1}, "raters": {"single": {"file name": 1}},
+                                      "image_origins": {"file name": 1},
                                       "notes": {"count": 0, "examples": []}}

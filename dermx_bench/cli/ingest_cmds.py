@@ -93,12 +93,9 @@ def format_report(d: dict[str, Any]) -> str:
         + (f" (e.g. {', '.join(img['without_gold_examples'])})" if img["without_gold_examples"] else ""),
     ]
     names = d["names"]
-    origins: dict[str, int] = {}
-    for per_rater in names["raters"].values():
-        for origin, n in per_rater.items():
-            origins[origin] = origins.get(origin, 0) + n
-    if origins:
-        lines.append(f"Names: raters from {_counts(origins)}; images from {_counts(names['image_origins'])}")
+    if names["rater_origins"]:
+        lines.append(f"Names: raters from {_counts(names['rater_origins'])}; "
+                     f"images from {_counts(names['image_origins'])}")
         if len(names["raters"]) <= 10:
             lines.append("  raters: " + ", ".join(f"{r} ({_counts(o)})" for r, o in names["raters"].items()))
     if names["notes"]["count"]:

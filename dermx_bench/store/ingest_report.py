@@ -136,6 +136,7 @@ class IngestReport:
             "mask_convention": self.mask_convention,
             "multi_slot_items": self.multi_slot.as_dict(),
             "names": {
+                "rater_origins": dict(sum(self.rater_origins.values(), Counter())),
                 "raters": {r: dict(o) for r, o in sorted(self.rater_origins.items())},
                 "image_origins": dict(self.image_origins),
                 "notes": self.naming_notes.as_dict(),
