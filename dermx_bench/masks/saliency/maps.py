@@ -122,13 +122,15 @@ class MapStats:
     max_index: np.ndarray
     total: float
     rank_ss12: int
-    _near: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _near: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_map(cls, a: np.ndarray) -> MapStats:
         """Precompute from ``a``: float32/float64 (height, width) in [0, 1] (bool or
         integer 0/1 maps are taken as float32). Raises ``ValueError`` on another shape,
-        dtype, NaN or a value outside [0, 1]. Costs one sort of the N pixels.
+        dtype, NaN or a value outside [0, 1]. Costs one sort of the N pixels (a fast
+        uint64 sort of bit patterns and indices when float32 holds every value, a stable
+        argsort otherwise).
         """
         flat_c = _as_map(a)
         h, w = np.shape(a)
@@ -196,10 +198,10 @@ class MapStats:
     def _dilate_max(self, k: int) -> np.ndarray:
         from scipy.ndimage import distance_transform_edt
 
-        h, w = self.shape
-        rows, cols = np.divmod(self.max_index, w)
         if self.n_max == self.n_pixels:
             return np.arange(self.n_pixels, dtype=np.int64)
+        h, w = self.shape
+        rows, cols = np.divmod(self.max_index, w)
         r0, c0 = max(int(rows.min()) - k, 0), max(int(cols.min()) - k, 0)
         r1, c1 = min(int(rows.max()) + k + 1, h), min(int(cols.max()) + k + 1, w)
         crop = np.ones((r1 - r0, c1 - c0), dtype=bool)

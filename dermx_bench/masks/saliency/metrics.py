@@ -45,6 +45,7 @@ from dermx_bench.masks.saliency.thresholds import Best, ThresholdCounts
 
 __all__ = [
     "SALIENCY_METRIC_NAMES",
+    "THRESHOLD_METRICS",
     "MapLike",
     "MaskLike",
     "SaliencyScores",
@@ -65,6 +66,9 @@ SALIENCY_METRIC_NAMES: tuple[str, ...] = (
     "best_dice", "best_iou", "spearman", "pointing_game", "auroc", "relevance_mass", "relevance_rank",
 )
 """The metrics of METHODS §9 in report order (future ``scores.csv`` column names)."""
+
+THRESHOLD_METRICS: tuple[str, ...] = ("best_dice", "best_iou")
+"""The metrics whose value comes with a threshold (:class:`Best`)."""
 
 MapLike = np.ndarray | MapStats
 MaskLike = np.ndarray | RLE | MaskPixels
@@ -243,7 +247,7 @@ class SaliencyScores:
         row: dict[str, float | None] = {}
         for name in SALIENCY_METRIC_NAMES:
             value = getattr(self, name)
-            if isinstance(value, Best) or (value is None and name in ("best_dice", "best_iou")):
+            if name in THRESHOLD_METRICS:
                 row[name] = None if value is None else value.value
                 row[f"{name}_threshold"] = None if value is None else value.threshold
             else:
