@@ -25,8 +25,10 @@ relevance_rank    1                           row-major share*   row-major share
 ================  ==========================  =================  ===============================
 
 \\* the share of S among the first |S| pixels in row-major order (ties at the cut are
-broken by pixel order). :func:`score_mask` computes all of them at once; each function alone gives the
-identical value, as does any form of ``a`` and ``s`` (the same sums in the same order).
+broken by pixel order). The "S full" column assumes A is not all zero.
+
+:func:`score_mask` computes all of them at once; each function alone gives the identical
+value, as does any form of ``a`` and ``s`` (the same sums in the same order).
 """
 
 from __future__ import annotations
