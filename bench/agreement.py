@@ -27,7 +27,8 @@ TARGETS = {"v1-2021": 2.0, "v2-2023": 15.0}
 def bench_release(root: Path, release: str, reference: bool) -> dict[str, float | int | None]:
     import pandas as pd
 
-    from dermx_bench.consensus.agreement import compute_table, localisation_table_from_refs
+    from dermx_bench.consensus.agreement import compute_table
+    from dermx_bench.consensus.mask_agreement import localisation_table_from_refs
     from dermx_bench.consensus.references import load_references
     from dermx_bench.darwin.ontology import load_ontology
     from dermx_bench.store.db import Store

@@ -7,12 +7,22 @@ from typing import Any
 
 import click
 
-from dermx_bench.cli.common import progress, store_option
+from dermx_bench.cli.common import RegistryChoice, progress, store_option
 from dermx_bench.store.selection import MULTI_DIAGNOSIS_OPTIONS
 
-_TABLE_CHOICES = ["diagnosis-gold", "diagnosis-pairwise", "presence", "localisation", "fleiss",
-                  "leave-one-out", "all"]
 _MULTI = list(MULTI_DIAGNOSIS_OPTIONS)
+
+
+def _fusion_rules() -> list[str]:
+    from dermx_bench.consensus.fusion import list_fusion_rules
+
+    return list_fusion_rules()
+
+
+def _tables() -> tuple[str, ...]:
+    from dermx_bench.consensus.agreement import TABLES
+
+    return TABLES
 
 
 def _multi_option(help_text: str) -> Any:
@@ -21,8 +31,8 @@ def _multi_option(help_text: str) -> Any:
 
 @click.command()
 @store_option
-@click.option("--rule", default="fuzzy", show_default=True,
-              help="Fusion rule: any, full, majority, fuzzy (n/|R|) or fuzzy_relative (n/|D|).")
+@click.option("--rule", default="fuzzy", show_default=True, type=RegistryChoice(_fusion_rules),
+              help="Fusion rule (METHODS §5; fuzzy = n/|R|, fuzzy_relative = n/|D|).")
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--coco", "coco_path", type=click.Path(dir_okay=False),
               help="Also write the fused maps as nested level sets in COCO RLE to this JSON file.")
@@ -49,7 +59,7 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
 
 @click.command()
 @store_option
-@click.option("--table", type=click.Choice(_TABLE_CHOICES), default=None,
+@click.option("--table", type=RegistryChoice(_tables, extra=["all"]), default=None,
               help="Which table; 'all' for every table [default: all, or none with --save].")
 @_multi_option("Evaluations with several diagnoses [default: the published convention of each table: "
                "alphabetical for diagnosis and presence, drop for localisation, fleiss, leave-one-out].")
@@ -90,7 +100,7 @@ def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, f
                 doc = save_baselines(store, datetime.now(UTC).isoformat(timespec="seconds"), release=release,
                                      on_image=lambda: bar.update(1))
             click.echo(f"saved {len(TABLES)} agreement tables and the baseline to {store_path} "
-                       f"(store hash {doc['store_hash'][:12]})", err=bool(tables))
+                       f"(store hash {doc.store_hash[:12]})", err=bool(tables))
         if tables:
             with progress(None, "agreement") as bar:
                 result = compute_tables(store, tables, multi_diagnosis,  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -30,3 +31,21 @@ def store_option(f: Any) -> Any:
 
 def json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
+
+
+class RegistryChoice(click.Choice):  # type: ignore[type-arg]
+    """A ``click.Choice`` whose names come from a registry, read only when the option is used.
+
+    ``names`` is called when a value is checked or help is shown, so the CLI lists what
+    the registry holds without importing it at start-up (``import dermx_bench.cli`` stays
+    light). ``extra`` names (e.g. ``all``) follow the registry's.
+    """
+
+    def __init__(self, names: Callable[[], Sequence[str]], extra: Sequence[str] = ()) -> None:
+        self._names = names
+        self._extra = tuple(extra)
+        self.case_sensitive = True
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return (*self._names(), *self._extra)

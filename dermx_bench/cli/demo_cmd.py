@@ -8,12 +8,17 @@ import click
 
 from dermx_bench.cli.common import emit_json, json_option
 
+MIN_IMAGES = 12
+"""Fewest synthetic images the demo runs with (two of each of the six diagnoses)."""
+MAX_IMAGES = 5000
+
 
 @click.command()
 @click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Folder for everything the demo makes (replaced if an earlier demo made it).")
-@click.option("--images", "n_images", default=96, show_default=True, help="Synthetic images to simulate.")
-@click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--images", "n_images", default=96, show_default=True, type=click.IntRange(MIN_IMAGES, MAX_IMAGES),
+              help="Synthetic images to simulate.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of every random choice.")
 @json_option
 def demo(out: str, n_images: int, seed: int, as_json: bool) -> None:
     """Run the whole toolkit end to end on synthetic data, offline, in a few minutes.

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import click
 
-from dermx_bench.cli.common import emit_json, json_option
+from dermx_bench.cli.common import RegistryChoice, emit_json, json_option
 
-FORMAT_NAMES = ["md", "csv", "latex", "html"]
+
+def _formats() -> list[str]:
+    from dermx_bench.leaderboard.publish import list_formats
+
+    return list_formats()
 
 
 def dir_option(f: click.decorators.FC) -> click.decorators.FC:
@@ -90,12 +94,12 @@ def validate_cmd(lb_dir: Path, no_recheck: bool, as_json: bool) -> None:
 
 @leaderboard.command("publish")
 @dir_option
-@click.option("--format", "fmt", required=True, type=click.Choice(FORMAT_NAMES),
+@click.option("--format", "fmt", required=True, type=RegistryChoice(_formats),
               help="md (for leaderboard/README.md), csv (analysis), latex (booktabs) or "
                    "html (a static site folder).")
 @click.option("--out", required=True,
               help="Output file, '-' for stdout (md/csv/latex), or a folder (html).")
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Seed of the paired bootstrap comparing each rank with the next.")
 @click.option("--n-boot", default=10_000, show_default=True, type=click.IntRange(min=1),
               help="Resamples of the paired bootstrap.")

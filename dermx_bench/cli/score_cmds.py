@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dermx_bench.cli.common import emit_json, json_option, progress, store_option
+from dermx_bench.core.names import METRIC_NAMES, UNION
+
+if TYPE_CHECKING:
+    from dermx_bench.results.figures import Stat
 
 CAM_METHODS = "gradcam (default), gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam"
 
@@ -86,33 +90,29 @@ def score(
     elapsed = time.perf_counter() - t0
     if as_json:
         emit_json({"out": out_dir, "seconds": round(elapsed, 2), "images_this_call": counted["n"],
-                   "summary": summary})
+                   "summary": summary.model_dump()})
         return
-    loc = summary["localisation"]
-    union = loc.get("union")
-    click.echo(f"Scored {summary['n_images']} images with {summary['method']} ({summary['target']} target) "
+    click.echo(f"Scored {summary.n_images} images with {summary.method} ({summary.target} target) "
                f"in {elapsed:.1f} s -> {out_dir}")
-    if summary["skipped_photographs"]["n"]:
-        click.echo(f"Skipped {summary['skipped_photographs']['n']} image(s) whose photographs are not usable "
-                   f"({', '.join(f'{v} {k}' for k, v in summary['skipped_photographs']['by_problem'].items())})")
-    if summary["excluded_images"]["n"]:
-        click.echo(f"Excluded {summary['excluded_images']['n']} image(s) without a gold diagnosis among the "
+    skipped = summary.skipped_photographs
+    if skipped.n:
+        click.echo(f"Skipped {skipped.n} image(s) whose photographs are not usable "
+                   f"({', '.join(f'{v} {k}' for k, v in skipped.by_problem.items())})")
+    if summary.excluded_images.n:
+        click.echo(f"Excluded {summary.excluded_images.n} image(s) without a gold diagnosis among the "
                    "model's classes")
-    click.echo(f"All-zero maps: {summary['all_zero_maps']['n']}")
+    click.echo(f"All-zero maps: {summary.all_zero_maps.n}")
+    union = summary.localisation.get(UNION)
     if union:
-        def cell(block: dict[str, Any], m: str) -> str:
-            v = block[m]["mean"]
-            return "–" if v is None else f"{v:.3f}"
+        def cell(s: Stat | None) -> str:
+            return "–" if s is None or s.mean is None else f"{s.mean:.3f}"
 
-        base = union["baseline"]
         click.echo("Union of characteristics (per rater | vs fusion | dermatologists):")
-        for m in ("f1", "sensitivity", "specificity"):
-            b = base.get(m) or {}
-            bv = b.get("mean")
-            click.echo(f"  {m:<12} {cell(union['per_rater'], m)} | {cell(union['fusion'], m)} | "
-                       f"{'–' if bv is None else f'{bv:.3f}'}")
-    dx = summary["diagnosis"]
-    click.echo(f"Diagnosis: accuracy {dx['accuracy']:.3f}, macro F1 {dx['macro_f1']:.3f}")
+        for m in METRIC_NAMES:
+            click.echo(f"  {m:<12} {cell(getattr(union.per_rater, m))} | {cell(getattr(union.fusion, m))} | "
+                       f"{cell(getattr(union.baseline, m))}")
+    dx = summary.diagnosis
+    click.echo(f"Diagnosis: accuracy {dx.accuracy:.3f}, macro F1 {dx.macro_f1:.3f}")
     click.echo(f"Details: {out_dir}/summary.md")
 
 

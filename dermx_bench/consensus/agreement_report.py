@@ -8,8 +8,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from dermx_bench.consensus.agreement import AgreementTable
-from dermx_bench.consensus.baseline import table_payload
+from dermx_bench.consensus.agreement_table import AgreementTable, table_payload
 from dermx_bench.core.files import json_ready
 
 

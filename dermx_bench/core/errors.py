@@ -42,10 +42,19 @@ class StoreError(DermxError):
 
 
 class RegistryError(DermxError):
-    """A name looked up in a registry (fusion rule, CAM method, metric) does not exist."""
+    """A name looked up in a registry (fusion rule, CAM method, metric) does not exist.
+
+    The message suggests the closest known names (as timm does), e.g.
+    ``unknown fusion rule 'fuzy'; did you mean 'fuzzy'? choose one of: any, full, ...``.
+    """
 
     def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(known)}")
+        import difflib
+
+        self.kind, self.name, self.known = kind, name, list(known)
+        self.close = difflib.get_close_matches(str(name), self.known, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(c) for c in self.close)}? " if self.close else ""
+        super().__init__(f"unknown {kind} {name!r}; {hint}choose one of: {', '.join(known)}")
 
 
 class SubmissionError(DermxError):

@@ -84,6 +84,11 @@ def json_ready(v: Any) -> Any:
     return v
 
 
+def json_document(obj: Any) -> str:
+    """``obj`` as the JSON text of a results file: indent 2, UTF-8 kept, NaN refused, final newline."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def write_json(path: str | Path, obj: Any, indent: int | None = None) -> Path:
     """:func:`write_atomic` of ``obj`` as JSON (NaN written as null)."""
     return write_atomic(path, json.dumps(json_ready(obj), indent=indent, ensure_ascii=False, allow_nan=False))

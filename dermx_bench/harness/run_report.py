@@ -11,6 +11,8 @@ import numpy as np
 
 from dermx_bench.core.files import write_atomic
 from dermx_bench.core.names import METRIC_NAMES
+from dermx_bench.results.figures import Stat
+from dermx_bench.results.run import RunSummary
 
 
 def render_overlay(
@@ -47,33 +49,37 @@ def render_overlay(
     write_atomic(path, buf.getvalue())
 
 
-def _f(v: Any, d: int = 3) -> str:
+def _f(v: float | None, d: int = 3) -> str:
     return "–" if v is None else f"{v:.{d}f}"
 
 
-def _stat_cell(s: dict[str, Any] | None) -> str:
-    if not s or s.get("mean") is None:
+def _stat_cell(s: Stat | None) -> str:
+    """``mean ± std [ci_low, ci_high]`` (parts left out when undefined)."""
+    if s is None or s.mean is None:
         return "–"
-    std = f" ± {s['std']:.3f}" if s.get("std") is not None else ""
-    ci = f" [{s['ci_low']:.3f}, {s['ci_high']:.3f}]" if s.get("ci_low") is not None else ""
-    return f"{s['mean']:.3f}{std}{ci}"
+    std = f" ± {s.std:.3f}" if s.std is not None else ""
+    ci = f" [{s.ci_low:.3f}, {s.ci_high:.3f}]" if s.ci_low is not None else ""
+    return f"{s.mean:.3f}{std}{ci}"
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def _shown(names: list[str], n: int, limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (" ..." if n > limit else "")
+
+
+def render_markdown(summary: RunSummary) -> str:
     """``summary.md``: localisation per characteristic beside the baseline, and diagnoses."""
+    zero, skipped, sub = summary.all_zero_maps, summary.skipped_photographs, summary.submission
     lines = [
-        f"# {summary['name']}: {summary['method']} ({summary['target']} target)",
+        f"# {summary.name}: {summary.method} ({summary.target} target)",
         "",
-        f"- images scored: {summary['n_images']}; all-zero maps: {summary['all_zero_maps']['n']}"
-        + (f" ({', '.join(summary['all_zero_maps']['images'][:10])}"
-           + (" ..." if summary['all_zero_maps']['n'] > 10 else "") + ")" if summary['all_zero_maps']['n'] else ""),
-        f"- photographs skipped: {summary['skipped_photographs']['n']}"
-        + (f" ({', '.join(f'{v} {k}' for k, v in summary['skipped_photographs']['by_problem'].items())})"
-           if summary['skipped_photographs']['n'] else ""),
-        f"- images excluded (no usable gold target): {summary['excluded_images']['n']}",
-        f"- target layer `{summary['submission']['target_layer']}`, input {summary['submission']['input_size']}, "
-        f"resize `{summary['submission']['resize']}`; store {summary['store_hash'][:12]}; "
-        f"bootstrap {summary['bootstrap']['n']} resamples, seed {summary['bootstrap']['seed']}",
+        f"- images scored: {summary.n_images}; all-zero maps: {zero.n}"
+        + (f" ({_shown(zero.images, zero.n)})" if zero.n else ""),
+        f"- photographs skipped: {skipped.n}"
+        + (f" ({', '.join(f'{v} {k}' for k, v in skipped.by_problem.items())})" if skipped.n else ""),
+        f"- images excluded (no usable gold target): {summary.excluded_images.n}",
+        f"- target layer `{sub.target_layer}`, input {list(sub.input_size)}, "
+        f"resize `{sub.resize}`; store {summary.store_hash[:12]}; "
+        f"bootstrap {summary.bootstrap.n} resamples, seed {summary.bootstrap.seed}",
         "",
         "## Localisation (mean ± sample std [bootstrap 95% interval] over images)",
         "",
@@ -82,26 +88,25 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"### {m}", "",
                   "| characteristic | images | all-zero | per rater | vs fusion | dermatologists | difference | ratio |",
                   "|---|---:|---:|---|---|---|---:|---:|"]
-        for ch, block in summary["localisation"].items():
-            vs = block["vs_baseline"][m]
+        for ch, block in summary.localisation.items():
+            vs = getattr(block.vs_baseline, m)
             lines.append(
-                f"| {ch} | {block['n_images']} | {summary['all_zero_maps']['by_characteristic'].get(ch, 0)} | "
-                f"{_stat_cell(block['per_rater'][m])} | {_stat_cell(block['fusion'][m])} | "
-                f"{_stat_cell(block['baseline'][m])} | {_f(vs['difference'])} | {_f(vs['ratio'], 2)} |"
+                f"| {ch} | {block.n_images} | {zero.by_characteristic.get(ch, 0)} | "
+                f"{_stat_cell(getattr(block.per_rater, m))} | {_stat_cell(getattr(block.fusion, m))} | "
+                f"{_stat_cell(getattr(block.baseline, m))} | {_f(vs.difference)} | {_f(vs.ratio, 2)} |"
             )
         lines.append("")
-    dx = summary["diagnosis"]
-    lines += ["## Diagnosis", "", f"accuracy {_f(dx['accuracy'])}, macro F1 {_f(dx['macro_f1'])} "
-              f"(dermatologists vs gold: accuracy {_f(summary['human_baseline']['diagnosis'].get('accuracy'))}, "
-              f"macro F1 {_f(summary['human_baseline']['diagnosis'].get('macro_f1'))})", "",
+    dx, human = summary.diagnosis, summary.human_baseline.diagnosis
+    lines += ["## Diagnosis", "", f"accuracy {_f(dx.accuracy)}, macro F1 {_f(dx.macro_f1)} "
+              f"(dermatologists vs gold: accuracy {_f(human.accuracy)}, macro F1 {_f(human.macro_f1)})", "",
               "| disease | images | F1 | sensitivity | specificity |", "|---|---:|---:|---:|---:|"]
-    for name, c in dx["per_class"].items():
-        lines.append(f"| {name} | {c['n']} | {_f(c['f1'])} | {_f(c['sensitivity'])} | {_f(c['specificity'])} |")
-    labels = dx["confusion"]["labels"]
+    for name, c in dx.per_class.items():
+        lines.append(f"| {name} | {c.n} | {_f(c.f1)} | {_f(c.sensitivity)} | {_f(c.specificity)} |")
+    labels = dx.confusion.labels
     lines += ["", "Confusion matrix (rows: gold, columns: predicted)", "",
               "| gold \\ predicted | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
-    for lab, row in zip(labels, dx["confusion"]["matrix"], strict=True):
+    for lab, row in zip(labels, dx.confusion.matrix, strict=True):
         lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + " |")
-    if summary.get("overlays"):
-        lines += ["", "## Overlays", ""] + [f"![{p}]({p})" for p in summary["overlays"]]
+    if summary.overlays:
+        lines += ["", "## Overlays", ""] + [f"![{p}]({p})" for p in summary.overlays]
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from dermx_bench.core.names import FUSION_PREFIX, RATER_PREFIX, UNION
 from dermx_bench.masks import rle
 from dermx_bench.masks.metrics import Scores, scores_from_sums, scores_vs_binary, sum_over_rle
 from dermx_bench.masks.rle import RLE
+from dermx_bench.results.figures import ClassScores, Confusion, Diagnosis
 
 
 def rater_reference(rater: str) -> str:
@@ -148,7 +149,7 @@ def _ratio(num: int, den: int) -> float | None:
 
 def diagnosis_scores(
     gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str] | None = None
-) -> dict[str, Any]:
+) -> Diagnosis:
     """Diagnostic performance of predictions against gold diagnoses.
 
     Per disease (one-vs-rest over all images): F1 = 2TP / (2TP + FP + FN),
@@ -171,7 +172,7 @@ def diagnosis_scores(
     for g, p in zip(gold, predicted, strict=True):
         matrix[index[g], index[p]] += 1
     total = int(matrix.sum())
-    per_class: dict[str, dict[str, Any]] = {}
+    per_class: dict[str, ClassScores] = {}
     f1s: list[float] = []
     present = set(gold) | set(predicted)
     for name, i in index.items():
@@ -180,14 +181,14 @@ def diagnosis_scores(
         fp = int(matrix[:, i].sum()) - tp
         tn = total - tp - fn - fp
         f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-        per_class[name] = {"f1": f1, "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
-                           "n": tp + fn}
+        per_class[name] = ClassScores(f1=f1, sensitivity=_ratio(tp, tp + fn), specificity=_ratio(tn, tn + fp),
+                                      n=tp + fn)
         if name in present and f1 is not None:
             f1s.append(f1)
     accuracy = float(np.trace(matrix)) / total if total else 0.0
-    return {
-        "accuracy": accuracy,
-        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
-        "per_class": per_class,
-        "confusion": {"labels": labs, "matrix": matrix.tolist()},
-    }
+    return Diagnosis(
+        accuracy=accuracy,
+        macro_f1=float(np.mean(f1s)) if f1s else 0.0,
+        per_class=per_class,
+        confusion=Confusion(labels=labs, matrix=matrix.tolist()),
+    )

@@ -1,17 +1,15 @@
-"""Leaderboard entries on disk: adding a scored run, loading and validating every entry.
+"""Leaderboard entries on disk: adding a scored run, loading every entry.
 
 Layout of a leaderboard folder ``LB`` (default ``leaderboard/``)::
 
-    LB/entries/<stem>.json               the run's entry.json (schema: dermx_bench.leaderboard.entry)
+    LB/entries/<stem>.json               the run's entry.json (schema: dermx_bench.results.entry)
     LB/entries/<stem>/scores.csv.gz      the run's scores.csv, so the figures stay checkable
     LB/entries/<stem>/overlays/*.png     the run's overlay figures (shown on the site)
 
-``<stem>`` is :func:`dermx_bench.leaderboard.entry.entry_file_stem` of the entry's display name.
-An entry is accepted only when its run's ``scores.csv`` reproduces its figures (the
-harness's :func:`dermx_bench.stats.aggregate.aggregate_scores` and ``per_image_union``, with
-the entry's bootstrap seed and size, absolute/relative tolerance 1e-9) and its
-``vs_baseline`` follows from its per-rater means and baselines: a figure edited by hand
-is refused, by ``add_run`` and again by ``validate``.
+``<stem>`` is :func:`dermx_bench.results.entry.entry_file_stem` of the entry's display name.
+An entry is accepted only when its run's ``scores.csv`` reproduces its figures
+(:mod:`dermx_bench.leaderboard.recheck`); a figure edited by hand is refused, by
+``add_run`` and again by :func:`dermx_bench.leaderboard.validate.validate`.
 Writes go to a temporary folder next to the target and are moved into place with
 ``os.replace``; a failed command leaves the leaderboard as it was.
 """
@@ -21,31 +19,25 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import math
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dermx_bench.core.errors import DermxError, InputError
 from dermx_bench.core.files import swap_folder
-from dermx_bench.core.names import METRIC_NAMES, UNION
-from dermx_bench.leaderboard.entry import (
+from dermx_bench.leaderboard.recheck import check_reproduces
+from dermx_bench.results.entry import (
     Entry,
     dump_entry,
     entry_file_stem,
     parse_entry,
     read_entry_json,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-TOLERANCE = 1e-9
-"""Absolute and relative tolerance when comparing recomputed aggregates with an entry."""
+from dermx_bench.stats.figures import FiguresVersionError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ENTRIES = "entries"
@@ -91,158 +83,16 @@ def _store_key(entry: Entry) -> tuple[str, str]:
     return entry.store.content_hash, json.dumps(entry.store.baseline_options, sort_keys=True)
 
 
-# -- reproducing aggregates ---------------------------------------------------------------
-
-
-def _number(v: Any) -> float | None:
-    """A JSON/NumPy number as float, NaN as None (undefined)."""
-    if v is None:
-        return None
-    f = float(v)
-    return None if math.isnan(f) else f
-
-
-def _is_number(v: Any) -> bool:
-    if isinstance(v, bool):
-        return False
-    try:
-        float(v)
-    except (TypeError, ValueError):
-        return False
-    return not isinstance(v, str)
-
-
-def compare_aggregates(
-    stated: Any, recomputed: Any, path: str = "localisation", tol: float = TOLERANCE
-) -> list[str]:
-    """Where ``stated`` (the entry) differs from ``recomputed`` (from scores.csv).
-
-    Walks ``recomputed``: every field it has must be in ``stated`` with the same value
-    (numbers within ``tol`` absolute or relative; NaN and null both mean undefined).
-    Fields only ``stated`` has below the top level (e.g. saved baselines, which
-    scores.csv cannot reproduce) are not compared here. At the top level (characteristics,
-    or images) both must have the same keys.
-    Returns one line per difference, ``path: entry says X, scores.csv gives Y``.
-    """
-    return _compare(stated, recomputed, path, tol, top=True)
-
-
-def _compare(stated: Any, recomputed: Any, path: str, tol: float, top: bool = False) -> list[str]:
-    out: list[str] = []
-    if isinstance(recomputed, Mapping):
-        if not isinstance(stated, Mapping):
-            return [f"{path}: entry has {stated!r}, scores.csv gives an object"]
-        if top:
-            extra = sorted(set(stated) - set(recomputed))
-            if extra:
-                shown = ", ".join(map(str, extra[:5])) + (" ..." if len(extra) > 5 else "")
-                out.append(f"{path}: entry has {len(extra)} key(s) scores.csv lacks: {shown}")
-        for key, value in recomputed.items():
-            if key not in stated:
-                out.append(f"{path}.{key}: missing in the entry, scores.csv gives {value!r}")
-                continue
-            out += _compare(stated[key], value, f"{path}.{key}", tol)
-        return out
-    if recomputed is None or _is_number(recomputed):
-        a = _number(stated) if (stated is None or _is_number(stated)) else stated
-        b = _number(recomputed)
-        if a is None and b is None:
-            return []
-        if (
-            a is None or b is None or not isinstance(a, float)
-            or not math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-        ):
-            return [f"{path}: entry says {stated!r}, scores.csv gives {b!r}"]
-        return []
-    if stated != recomputed:
-        return [f"{path}: entry says {stated!r}, scores.csv gives {recomputed!r}"]
-    return []
-
-
-def _close(a: float | None, b: float | None, tol: float = TOLERANCE) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-
-
-def baseline_problems(entry: Entry, tol: float = TOLERANCE) -> list[str]:
-    """Where ``vs_baseline`` does not follow from the per-rater mean and the baseline mean.
-
-    ``difference`` = per-rater mean − baseline mean and ``ratio`` = per-rater mean /
-    baseline mean (null when either is undefined, ratio also when the baseline mean is 0).
-    """
-    out: list[str] = []
-    for c, loc in entry.localisation.items():
-        for m in METRIC_NAMES:
-            a = getattr(loc.per_rater, m).mean
-            base = getattr(loc.baseline, m)
-            b = None if base is None else base.mean
-            diff = None if a is None or b is None else a - b
-            ratio = None if a is None or b is None or b == 0 else a / b
-            vs = getattr(loc.vs_baseline, m)
-            if not _close(vs.difference, diff, tol):
-                out.append(f"localisation.{c}.vs_baseline.{m}.difference: entry says "
-                           f"{vs.difference!r}, per_rater and baseline give {diff!r}")
-            if not _close(vs.ratio, ratio, tol):
-                out.append(f"localisation.{c}.vs_baseline.{m}.ratio: entry says "
-                           f"{vs.ratio!r}, per_rater and baseline give {ratio!r}")
-    return out
-
-
-def _read_scores(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path, keep_default_na=True)
-    except FileNotFoundError:
-        raise InputError(path, "", "scores file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        raise InputError(path, "", f"cannot read the scores table ({exc})") from None
-
-
-def check_reproduces(
-    entry_file: Path, data: Mapping[str, Any], entry: Entry, scores_path: Path
-) -> None:
-    """Raise InputError(entry_file, field, ...) unless the entry's figures follow from its scores.
-
-    Recomputes, with the harness's :mod:`dermx_bench.stats.aggregate` and the entry's bootstrap
-    seed and size, ``localisation`` (per characteristic and union: ``n_images``,
-    per-rater and fusion statistics) and ``per_image_union`` from ``scores_path``, and
-    checks ``vs_baseline`` against the per-rater means and the entry's baselines.
-    """
-    from dermx_bench.darwin.ontology import load_ontology
-    from dermx_bench.stats.aggregate import aggregate_scores, per_image_union
-
-    scores = _read_scores(scores_path)
-    try:
-        recomputed = aggregate_scores(scores, entry.bootstrap.seed, entry.bootstrap.n, load_ontology().order)
-        per_image = per_image_union(scores)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise InputError(scores_path, "", f"cannot aggregate the scores ({exc})") from None
-    diffs = compare_aggregates(data.get("localisation"), recomputed, "localisation")
-    diffs += compare_aggregates(data.get("per_image_union"), per_image, "per_image_union")
-    diffs += baseline_problems(entry)
-    if diffs:
-        first = diffs[0].split(":", 1)[0].split(".")[0]
-        shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
-        raise InputError(
-            entry_file, first,
-            f"{len(diffs)} figure(s) are not what {scores_path.name} gives (was the entry "
-            f"edited by hand?): {shown}",
-        )
-
-
 # -- loading ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class StoredEntry:
-    """An entry on the leaderboard: its file, stem, validated model and raw dict."""
+    """An entry on the leaderboard: its file, stem and validated entry."""
 
     path: Path
     stem: str
     entry: Entry
-    data: dict[str, Any]
 
     @property
     def folder(self) -> Path:
@@ -260,14 +110,13 @@ def entries_dir(lb_dir: str | Path) -> Path:
 
 
 def _load_one(path: Path) -> StoredEntry:
-    data = read_entry_json(path)
-    entry = parse_entry(data, path)
+    entry = parse_entry(read_entry_json(path), path)
     if path.stem != entry.file_stem:
         raise InputError(
             path, "name",
             f"an entry named {entry.name!r} must be stored as {entry.file_stem}.json",
         )
-    return StoredEntry(path, path.stem, entry, data)
+    return StoredEntry(path, path.stem, entry)
 
 
 def _entry_files(lb_dir: str | Path) -> list[Path]:
@@ -289,43 +138,7 @@ def load_entries(lb_dir: str | Path) -> tuple[list[StoredEntry], list[str]]:
     return good, problems
 
 
-# -- validate -----------------------------------------------------------------------------
-
-
-@dataclass
-class ValidationReport:
-    """What :func:`validate` found on a leaderboard that passed."""
-
-    lb_dir: Path
-    entries: list[StoredEntry]
-    content_hash: str | None
-    baseline_options: dict[str, str]
-    rechecked: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "leaderboard": str(self.lb_dir),
-            "n_entries": len(self.entries),
-            "content_hash": self.content_hash,
-            "baseline_options": self.baseline_options,
-            "entries": [
-                {
-                    "name": s.entry.name,
-                    "file": str(s.path),
-                    "method": s.entry.method,
-                    "union_f1": s.entry.localisation[UNION].per_rater.f1.mean,
-                    "figures_rechecked": s.entry.name in self.rechecked,
-                    "overlays": len(s.overlays),
-                }
-                for s in self.entries
-            ],
-            "warnings": self.warnings,
-        }
-
-
-def _consistency_problems(
+def consistency_problems(
     entries: list[StoredEntry],
 ) -> tuple[dict[tuple[str, str], list[str]], list[str]]:
     groups: dict[tuple[str, str], list[str]] = {}
@@ -347,52 +160,6 @@ def _consistency_problems(
                         "although both name the same store and baseline options"
                     )
     return groups, problems
-
-
-def validate(
-    lb_dir: str | Path = "leaderboard",
-    *,
-    recheck: bool = True,
-) -> ValidationReport:
-    """Check every entry of a leaderboard; raise when anything is wrong.
-
-    Checks: each ``entries/*.json`` is a valid entry stored under its name's stem; with
-    ``recheck``, its kept ``scores.csv.gz`` reproduces its figures; all entries share one
-    store content hash and baseline options (else :class:`MixedStoreError` naming the
-    groups); entries of one store agree on the dermatologists' baseline. Problems of all
-    entries are collected and raised together as :class:`LeaderboardError`.
-    An entry without kept scores is reported as a warning (figures not re-checked).
-    """
-    lb = Path(lb_dir)
-    good, problems = load_entries(lb)
-    report = ValidationReport(lb, [], None, {})
-    for s in good:
-        scores = s.folder / SCORES_FILE
-        if not recheck:
-            continue
-        if not scores.is_file():
-            report.warnings.append(f"{s.path}: no {ENTRIES}/{s.stem}/{SCORES_FILE}; figures not re-checked")
-            continue
-        try:
-            check_reproduces(s.path, s.data, s.entry, scores)
-        except InputError as exc:
-            problems.append(str(exc))
-            continue
-        report.rechecked.append(s.entry.name)
-    for d in sorted(entries_dir(lb).iterdir()):
-        if d.is_dir() and not d.name.startswith(".") and not (d.parent / f"{d.name}.json").exists():
-            report.warnings.append(f"{d}: folder without an entry file (left over; safe to delete)")
-    groups, more = _consistency_problems(good)
-    problems += more
-    if len(groups) > 1:
-        raise MixedStoreError(groups, problems)
-    if problems:
-        raise LeaderboardError(problems, f"{len(problems)} problem(s) in {entries_dir(lb)}")
-    report.entries = good
-    if good:
-        report.content_hash = good[0].entry.store.content_hash
-        report.baseline_options = dict(good[0].entry.store.baseline_options)
-    return report
 
 
 # -- add ----------------------------------------------------------------------------------
@@ -445,7 +212,8 @@ def add_run(
     ``scores.csv`` by :func:`check_reproduces` and must match within 1e-9, and it must name the
     same store content hash and baseline options as the entries already there. An entry
     of the same name is replaced only with ``replace``; a different name that maps to the
-    same file stem is refused. The entry, a gzipped copy of ``scores.csv`` and the overlays
+    same file stem is refused; an entry whose figures version this code cannot compute is
+    refused with that reason (re-score the run). The entry, a gzipped copy of ``scores.csv`` and the overlays
     are written to a temporary folder and moved into place; on error nothing changes.
     """
     run = Path(run_dir)
@@ -460,7 +228,10 @@ def add_run(
             scores_path, "",
             "not found; an entry is accepted only with the scores.csv it was computed from",
         )
-    check_reproduces(entry_path, data, entry, scores_path)
+    try:
+        check_reproduces(entry_path, entry, scores_path)
+    except FiguresVersionError as exc:
+        raise InputError(entry_path, "figures_version", f"{exc}; re-score the run to add it") from None
     overlays = _run_overlays(run)
 
     lb = Path(lb_dir)
@@ -489,7 +260,7 @@ def add_run(
     if edir.is_dir():
         others, _ = load_entries(lb)
         others = [s for s in others if s.path != target]
-        groups, _ = _consistency_problems(others)
+        groups, _ = consistency_problems(others)
         key = _store_key(entry)
         if others and (len(groups) > 1 or key not in groups):
             groups.setdefault(key, []).append(f"{entry.name} (being added)")

@@ -8,15 +8,11 @@ from pathlib import Path
 from dermx_bench.core.errors import InputError
 from dermx_bench.core.files import write_atomic
 from dermx_bench.core.registry import Registry
-from dermx_bench.leaderboard.entries import LeaderboardError, StoredEntry, validate
+from dermx_bench.leaderboard.board import Board, build_board
+from dermx_bench.leaderboard.entries import LeaderboardError, StoredEntry
 from dermx_bench.leaderboard.ranking import DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_TOP
-from dermx_bench.leaderboard.tables import (
-    Board,
-    build_board,
-    render_csv,
-    render_latex,
-    render_markdown,
-)
+from dermx_bench.leaderboard.tables import render_csv, render_latex, render_markdown
+from dermx_bench.leaderboard.validate import validate
 
 TextRenderer = Callable[[Board], str]
 

@@ -28,9 +28,7 @@ from urllib.parse import quote
 from dermx_bench.core.errors import InputError
 from dermx_bench.core.files import swap_folder
 from dermx_bench.core.names import METRIC_NAMES, UNION
-from dermx_bench.leaderboard.entries import StoredEntry
-from dermx_bench.leaderboard.entry import Entry, Stat
-from dermx_bench.leaderboard.tables import (
+from dermx_bench.leaderboard.board import (
     DASH,
     HUMAN_NAME,
     METRIC_LABEL,
@@ -42,6 +40,9 @@ from dermx_bench.leaderboard.tables import (
     fmt_vs_next,
     method_label,
 )
+from dermx_bench.leaderboard.entries import StoredEntry
+from dermx_bench.results.entry import Entry
+from dermx_bench.results.figures import Stat
 
 MARKER = ".dermx-bench-site"
 

@@ -4,18 +4,19 @@ An entry is one scored submission: who made it, what was scored (submission fiel
 weights sha256, store content hash and baseline options, CAM method, target), the
 software versions, and the results (localisation per characteristic and for the
 ``"union"`` of characteristics, per-image union scores, diagnostic performance and the
-dermatologists' inter-rater baseline on the same scale).
+dermatologists' inter-rater baseline on the same scale). The figures' conventions are
+those of :mod:`dermx_bench.results.figures`; ``Stat.n`` counts images for the entry's own
+figures and rater pairs for the baseline's.
 
-Conventions
------------
-- Every metric (``Stat.mean``, ``ci_low``, ``ci_high``, per-image values, accuracy, F1,
-  sensitivity, specificity) lies in [0, 1]; ``null`` means undefined (METHODS §4: e.g.
-  sensitivity against an empty reference). NaN and infinities are refused: write ``null``.
-- ``Stat.n`` is the number of values the statistic was computed from (images, or rater
-  pairs for a baseline); ``std`` is the sample std (ddof 1) and ``ci_low``/``ci_high`` a
-  bootstrap 95% interval.
-- ``vs_baseline.<metric>.difference`` = entry mean − baseline mean, ``ratio`` = entry
-  mean / baseline mean (``null`` when either is undefined or the baseline mean is 0).
+Versions
+--------
+- ``schema_version`` is the shape of the file. Version 2 (written now) is version 1
+  plus ``figures_version``; version-1 files are still read (their figures were all made
+  with figures version 1).
+- ``figures_version`` names the rules that computed the figures from ``scores.csv``
+  (estimators, bootstrap, the vs-baseline comparison), listed in
+  :mod:`dermx_bench.stats.figures`. The leaderboard re-checks an entry with the rules of
+  its own figures version, so a later change of rules is never mistaken for a hand edit.
 - ``name`` is a free display name (it may contain any printable character, ``<script>``
   included; every output format escapes it). The leaderboard stores the entry as
   ``entries/<file stem>.json`` where :func:`entry_file_stem` turns the name into a safe
@@ -29,124 +30,35 @@ field path (``localisation.union.per_rater.f1.mean``) and what was expected.
 from __future__ import annotations
 
 import json
-import math
 import re
 import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from dermx_bench.core.errors import InputError
-from dermx_bench.core.files import read_text
+from dermx_bench.core.files import json_document, read_text
 from dermx_bench.core.names import UNION
+from dermx_bench.results.figures import (
+    Count,
+    Diagnosis,
+    HumanBaseline,
+    ImageScores,
+    Localisation,
+    ResultModel,
+)
 
-SCHEMA_VERSION = 1
-"""The entry schema version this module reads and writes."""
-
-
-_EPS = 1e-9  # tolerance for sums of values in [0, 1] landing a hair outside
-
-
-def _finite(v: float | None) -> float | None:
-    if v is not None and not math.isfinite(v):
-        raise ValueError("must be a finite number (write null for an undefined value)")
-    return v
-
-
-def _unit(v: float | None) -> float | None:
-    _finite(v)
-    if v is not None and not (-_EPS <= v <= 1 + _EPS):
-        raise ValueError(f"must lie in [0, 1], got {v}")
-    return v
+SCHEMA_VERSION = 2
+"""The entry schema version this module writes."""
+READABLE_SCHEMA_VERSIONS = (1, 2)
+"""The entry schema versions this module reads."""
+FIRST_FIGURES_VERSION = 1
+"""The figures version of every schema-1 entry (they carry no ``figures_version``)."""
 
 
-Finite = Annotated[float | None, AfterValidator(_finite)]
-"""A float or null; NaN/inf refused."""
-Unit = Annotated[float | None, AfterValidator(_unit)]
-"""A float in [0, 1] or null."""
-UnitReq = Annotated[float, AfterValidator(_unit)]
-"""A float in [0, 1] (required)."""
-Count = Annotated[int, Field(ge=0, strict=True)]
-"""A non-negative integer (``true``/``1.0`` refused)."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Stat(_Model):
-    """A metric aggregated over ``n`` values: mean, sample std and bootstrap 95% interval."""
-
-    mean: Unit
-    std: Finite
-    ci_low: Unit
-    ci_high: Unit
-    n: Count
-
-    @field_validator("std")
-    @classmethod
-    def _std_non_negative(cls, v: float | None) -> float | None:
-        if v is not None and v < 0:
-            raise ValueError(f"a standard deviation cannot be negative, got {v}")
-        return v
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Stat:
-        if self.ci_low is not None and self.ci_high is not None and self.ci_low > self.ci_high + _EPS:
-            raise ValueError(f"ci_low ({self.ci_low}) is above ci_high ({self.ci_high})")
-        return self
-
-
-class MetricStats(_Model):
-    """F1, sensitivity and specificity, each a :class:`Stat`."""
-
-    f1: Stat
-    sensitivity: Stat
-    specificity: Stat
-
-
-class BaselineStats(_Model):
-    """The inter-rater baseline of one characteristic (``null`` where none was saved)."""
-
-    f1: Stat | None
-    sensitivity: Stat | None
-    specificity: Stat | None
-
-
-class Comparison(_Model):
-    """Entry vs baseline: ``difference`` = entry − baseline, ``ratio`` = entry / baseline."""
-
-    difference: Finite
-    ratio: Finite
-
-
-class VsBaseline(_Model):
-    f1: Comparison
-    sensitivity: Comparison
-    specificity: Comparison
-
-
-class Localisation(_Model):
-    """Localisation results of one characteristic (or of the union) over ``n_images`` images."""
-
-    n_images: Count
-    per_rater: MetricStats
-    fusion: MetricStats
-    baseline: BaselineStats
-    vs_baseline: VsBaseline
-
-
-class Submission(_Model):
+class Submission(ResultModel):
     """The submission fields the run was made with (see ``dermx-bench score --help``)."""
 
     model: str | None
@@ -165,14 +77,14 @@ class Submission(_Model):
         return self
 
 
-class StoreRef(_Model):
+class StoreRef(ResultModel):
     """Which dataset the entry was scored against: store content hash and baseline options."""
 
     content_hash: str = Field(min_length=1)
     baseline_options: dict[str, str]
 
 
-class Versions(_Model):
+class Versions(ResultModel):
     dermx_bench: str
     torch: str
     timm: str
@@ -180,63 +92,11 @@ class Versions(_Model):
     python: str
 
 
-class Bootstrap(_Model):
+class Bootstrap(ResultModel):
     """Bootstrap settings of the intervals: ``n`` resamples with ``seed``."""
 
     n: Count
     seed: Count
-
-
-class ImageScores(_Model):
-    """Union-of-characteristics scores of one image (averaged over raters)."""
-
-    f1: Unit
-    sensitivity: Unit
-    specificity: Unit
-
-
-class ClassScores(_Model):
-    """One-vs-rest diagnostic scores of one disease over ``n`` images of it."""
-
-    f1: Unit
-    sensitivity: Unit
-    specificity: Unit
-    n: Count
-
-
-class Confusion(_Model):
-    """Confusion matrix: ``matrix[i][j]`` = images of gold ``labels[i]`` predicted ``labels[j]``."""
-
-    labels: list[str]
-    matrix: list[list[Count]]
-
-    @model_validator(mode="after")
-    def _square(self) -> Confusion:
-        k = len(self.labels)
-        if len(set(self.labels)) != k:
-            raise ValueError("labels must be distinct")
-        if len(self.matrix) != k or any(len(row) != k for row in self.matrix):
-            raise ValueError(f"matrix must be {k}x{k} to match the {k} labels")
-        return self
-
-
-class Diagnosis(_Model):
-    accuracy: UnitReq
-    macro_f1: UnitReq
-    per_class: dict[str, ClassScores]
-    confusion: Confusion
-
-
-class HumanDiagnosis(_Model):
-    accuracy: UnitReq
-    macro_f1: UnitReq
-
-
-class HumanBaseline(_Model):
-    """The dermatologists' inter-rater agreement on the same columns as the entries."""
-
-    localisation: dict[str, MetricStats]
-    diagnosis: HumanDiagnosis
 
 
 def _check_name(v: str) -> str:
@@ -258,10 +118,11 @@ def _check_date(v: str) -> str:
     return v
 
 
-class Entry(_Model):
-    """A leaderboard entry (schema version 1). See the module docstring for conventions."""
+class Entry(ResultModel):
+    """A leaderboard entry (schema version 1 or 2). See the module docstring for conventions."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[1, 2]
+    figures_version: Annotated[int, Field(ge=1, strict=True)] | None = None
     name: Annotated[str, AfterValidator(_check_name)]
     authors: list[str]
     description: str
@@ -282,6 +143,10 @@ class Entry(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Entry:
+        if self.schema_version == 1 and self.figures_version is not None:
+            raise ValueError("figures_version is not part of entry schema version 1 (write schema_version 2)")
+        if self.schema_version >= 2 and self.figures_version is None:
+            raise ValueError(f"entry schema version {self.schema_version} needs figures_version")
         if UNION not in self.localisation:
             raise ValueError(f"localisation must contain the {UNION!r} of characteristics")
         if UNION not in self.human_baseline.localisation:
@@ -296,6 +161,19 @@ class Entry(_Model):
                 f"({self.n_images})"
             )
         return self
+
+    @property
+    def figures(self) -> int:
+        """The figures version the entry's figures were made with (1 for schema-1 entries)."""
+        return FIRST_FIGURES_VERSION if self.figures_version is None else self.figures_version
+
+    def document(self) -> str:
+        """The entry as the JSON text a run writes (see :func:`dump_entry`).
+
+        Schema-1 entries are written without ``figures_version``, as they were read.
+        """
+        data = self.model_dump(exclude={"figures_version"} if self.figures_version is None else None)
+        return dump_entry(data)
 
     @property
     def file_stem(self) -> str:
@@ -343,7 +221,7 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _errors_to_input_error(file: object, exc: ValidationError) -> InputError:
+def _errors_to_input_error(file: object, exc: ValidationError, version: object) -> InputError:
     errors = exc.errors(include_url=False)
     first = errors[0]
     where = _where(first["loc"])
@@ -351,7 +229,7 @@ def _errors_to_input_error(file: object, exc: ValidationError) -> InputError:
     if first["type"] == "missing":
         what = "required field is missing"
     elif first["type"] == "extra_forbidden":
-        what = f"unknown field (not part of entry schema version {SCHEMA_VERSION})"
+        what = f"unknown field (not part of entry schema version {version})"
     if len(errors) > 1:
         rest = "; ".join(
             f"{_where(e['loc']) or '(entry)'}: {e['msg'].removeprefix('Value error, ')}"
@@ -371,16 +249,17 @@ def parse_entry(data: Any, file: object = "entry.json") -> Entry:
     if not isinstance(data, dict):
         raise InputError(file, "(entry)", f"expected a JSON object, got {type(data).__name__}")
     version = data.get("schema_version")
-    if version is not None and version != SCHEMA_VERSION:
+    if version is not None and version not in READABLE_SCHEMA_VERSIONS:
         raise InputError(
             file, "schema_version",
             f"entry schema version {version!r} is not supported (this dermx-bench reads "
-            f"version {SCHEMA_VERSION}); re-score the run or upgrade dermx-bench",
+            f"versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); re-score the run or "
+            "upgrade dermx-bench",
         )
     try:
         return Entry.model_validate(data)
     except ValidationError as exc:
-        raise _errors_to_input_error(file, exc) from None
+        raise _errors_to_input_error(file, exc, version if version is not None else SCHEMA_VERSION) from None
 
 
 def read_entry_json(path: str | Path) -> dict[str, Any]:
@@ -408,5 +287,6 @@ def load_entry(path: str | Path) -> Entry:
 
 
 def dump_entry(data: dict[str, Any]) -> str:
-    """Serialise an entry dict the way the leaderboard stores it (stable, UTF-8, newline)."""
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """Serialise an entry dict the way runs write it and the leaderboard stores it
+    (:func:`dermx_bench.core.files.json_document`: indented, UTF-8, newline)."""
+    return json_document(data)

@@ -1,0 +1,185 @@
+"""Planning a scoring run: everything checked and decided before any model work.
+
+:func:`plan_run` checks the options, loads the submission, the store's references and
+saved baseline, matches the photographs, and fixes what the run will do (images, targets,
+geometry, overlays) and its fingerprint (what a ``--resume`` must find unchanged).
+Nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dermx_bench import __version__
+from dermx_bench.core.errors import InputError, StoreError, SubmissionError
+from dermx_bench.core.names import UNION
+from dermx_bench.harness.device import MEMORY_FORMATS, resolve_device
+from dermx_bench.results.baseline import SavedBaseline
+
+if TYPE_CHECKING:
+    from dermx_bench.consensus.references import ImageReference
+    from dermx_bench.darwin.ontology import Ontology
+    from dermx_bench.harness.images import Geometry
+    from dermx_bench.harness.submission import LoadedModel
+
+TARGETS = ("gold", "predicted")
+
+
+@dataclass
+class ScoreOptions:
+    """Options of a scoring run (the CLI's flags)."""
+
+    method: str = "gradcam"
+    target: str = "gold"
+    device: str = "auto"
+    batch_size: int = 16
+    skip_missing: bool = False
+    trust_code: bool = False
+    n_boot: int = 1000
+    seed: int = 0
+    n_overlays: int = 6
+    memory_format: str = "auto"
+
+
+@dataclass
+class Plan:
+    """What a run will do, decided by :func:`plan_run`.
+
+    ``refs``: the images to score (store order); ``paths``/``geoms``: each image's
+    photograph and its geometry to the model input; ``targets``: the class index to
+    explain (None: the predicted class); ``excluded``/``skipped``: image -> why left out
+    (no usable gold target / unusable photograph); ``fingerprint``: what a resumed run
+    must find unchanged (written to the run state).
+    """
+
+    loaded: LoadedModel
+    refs: list[ImageReference]
+    paths: dict[str, Path]
+    geoms: dict[str, Geometry]
+    targets: dict[str, int | None]
+    gold: dict[str, str | None]
+    baseline: SavedBaseline
+    store_hash: str
+    excluded: dict[str, str]
+    skipped: dict[str, str]
+    overlay_images: list[str]
+    device: str
+    fingerprint: dict[str, Any]
+
+
+def check_options(opts: ScoreOptions) -> None:
+    """InputError (or RegistryError for the method) naming the flag of a bad option."""
+    from dermx_bench.harness.explainers import get_cam_method
+
+    get_cam_method(opts.method)
+    if opts.target not in TARGETS:
+        raise InputError("--target", "", f"expected gold or predicted, got {opts.target!r}")
+    if opts.batch_size < 1:
+        raise InputError("--batch-size", "", f"must be at least 1, got {opts.batch_size}")
+    if opts.memory_format not in MEMORY_FORMATS:
+        raise InputError("--memory-format", "", f"expected one of {', '.join(MEMORY_FORMATS)}, "
+                         f"got {opts.memory_format!r}")
+    if opts.n_boot < 0:
+        raise InputError("--n-boot", "", f"must be >= 0, got {opts.n_boot}")
+
+
+def pick_overlays(refs: Sequence[ImageReference], gold: dict[str, str | None], n: int) -> list[str]:
+    """Up to ``n`` images: the first (by name) of each gold diagnosis, then the next ones."""
+    with_masks = [r.image for r in refs if r.drawn(UNION)]
+    chosen: list[str] = []
+    seen: set[str | None] = set()
+    for name in with_masks:
+        if gold.get(name) not in seen:
+            seen.add(gold.get(name))
+            chosen.append(name)
+    for name in with_masks:
+        if name not in chosen:
+            chosen.append(name)
+    return sorted(chosen[:n])
+
+
+def _read_store(
+    store_path: str | Path, onto: Ontology
+) -> tuple[SavedBaseline, str, list[ImageReference], dict[str, Any]]:
+    from dermx_bench.consensus.baseline import load_baseline
+    from dermx_bench.consensus.references import load_references
+    from dermx_bench.store.db import Store
+
+    store = Store.open(store_path)
+    try:
+        baseline = load_baseline(store)
+        store_hash = store.content_hash()
+        refs = load_references(store, baseline.localisation_multi_diagnosis, baseline.release, ontology=onto)
+        infos = {im.name: im for im in store.images()}
+    finally:
+        store.close()
+    if not refs:
+        raise StoreError(f"{store_path}: no image has a counting evaluation; nothing to score")
+    try:
+        baseline.human()
+    except ValueError as exc:
+        raise StoreError(f"{store_path}: {exc}; nothing to place the model beside") from None
+    return baseline, store_hash, refs, infos
+
+
+def plan_run(
+    submission: str | Path, store_path: str | Path, images_dir: str | Path, opts: ScoreOptions,
+    ontology: Ontology | None = None,
+) -> Plan:
+    """Everything checked and decided before any model work (nothing is written)."""
+    from dermx_bench.darwin.ontology import load_ontology
+    from dermx_bench.harness.images import find_images, geometry
+    from dermx_bench.harness.submission import load_submission
+
+    check_options(opts)
+    onto = ontology or load_ontology()
+    device = resolve_device(opts.device)
+    loaded = load_submission(submission, trust_code=opts.trust_code, ontology=onto)
+    baseline, store_hash, refs, infos = _read_store(store_path, onto)
+    dx_index = loaded.diagnosis_indices
+    excluded: dict[str, str] = {}
+    kept = []
+    for r in refs:
+        if opts.target == "gold" and r.gold is None:
+            excluded[r.image] = "no gold diagnosis in the metadata"
+        elif opts.target == "gold" and r.gold not in dx_index:
+            excluded[r.image] = f"gold diagnosis {r.gold!r} is not one of the model's classes"
+        else:
+            kept.append(r)
+    if not kept:
+        raise SubmissionError(
+            f"{loaded.config_file}: classes: no image can be explained for its gold diagnosis "
+            f"({len(excluded)} excluded, e.g. {next(iter(excluded.values()))})"
+        )
+    found = find_images(images_dir, [infos[r.image] for r in kept], skip_missing=opts.skip_missing)
+    refs_ok = [r for r in kept if r.image in found.found]
+    if not refs_ok:
+        raise InputError(images_dir, "", "none of the photographs can be used; nothing to score")
+    gold = {r.image: r.gold for r in refs_ok}
+    targets = {r.image: (dx_index[str(r.gold)] if opts.target == "gold" else None) for r in refs_ok}
+    geoms = {r.image: geometry(r.height, r.width, loaded.input_size, loaded.config.resize) for r in refs_ok}
+    names = [r.image for r in refs_ok]
+    fingerprint = {
+        "dermx_bench": __version__,
+        "submission_config_sha256": hashlib.sha256(loaded.config_file.read_bytes()).hexdigest(),
+        "weights_sha256": loaded.weights_sha256,
+        "store_hash": store_hash,
+        "baseline_options": baseline.options,
+        "method": opts.method,
+        "target": opts.target,
+        "device": device,
+        "memory_format": opts.memory_format,
+        "batch_size": opts.batch_size,
+        "n_boot": opts.n_boot,
+        "seed": opts.seed,
+        "n_overlays": opts.n_overlays,
+        "images_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
+        "n_images": len(names),
+    }
+    return Plan(loaded, refs_ok, dict(found.found), geoms, targets, gold, baseline, store_hash,
+                excluded, dict(found.problems), pick_overlays(refs_ok, gold, opts.n_overlays), device,
+                fingerprint)

@@ -1,0 +1,186 @@
+"""A run's final files: ``scores.csv``, ``predictions.csv``, ``entry.json``, ``summary.json``/``.md``.
+
+The figures are computed from the run's ``scores.csv`` with the rules of the current
+figures version (:data:`dermx_bench.stats.figures.FIGURES_VERSION`), the very rules the
+leaderboard re-checks the entry with.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dermx_bench import __version__
+from dermx_bench.core.files import json_document, write_atomic
+from dermx_bench.core.names import SCORE_COLUMNS
+from dermx_bench.harness.run_plan import Plan, ScoreOptions
+from dermx_bench.harness.run_report import render_markdown
+from dermx_bench.harness.run_state import PARTIAL, RunState
+from dermx_bench.results.entry import (
+    SCHEMA_VERSION,
+    Bootstrap,
+    Entry,
+    StoreRef,
+    Submission,
+    Versions,
+)
+from dermx_bench.results.figures import Diagnosis, ImageScores, Localisation
+from dermx_bench.results.run import AllZeroMaps, ExcludedImages, RunSummary, SkippedPhotographs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PRED_COLUMNS = ("image", "gold", "target", "predicted", "all_zero", "map_sum")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    if isinstance(v, float | np.floating):
+        f = float(v)
+        if not math.isfinite(f):
+            raise ValueError(f"non-finite value {f} in a results row")
+        return repr(f)
+    return str(v)
+
+
+def csv_lines(rows: Sequence[Sequence[Any]]) -> bytes:
+    """CSV rows as UTF-8 bytes: floats as ``repr``, booleans as true/false, None as empty."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for r in rows:
+        w.writerow([_fmt(v) for v in r])
+    return buf.getvalue().encode("utf-8")
+
+
+def versions() -> Versions:
+    """Versions recorded in the entry."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import timm
+    import torch
+
+    try:
+        gc = version("grad-cam")
+    except PackageNotFoundError:
+        gc = "unknown"
+    return Versions(dermx_bench=__version__, torch=str(torch.__version__), timm=str(timm.__version__),
+                    grad_cam=gc, python=platform.python_version())
+
+
+def build_entry(
+    plan: Plan, opts: ScoreOptions, localisation: dict[str, Localisation],
+    per_image_union: dict[str, ImageScores], diagnosis: Diagnosis, n_images: int, n_all_zero: int,
+    started_at: str,
+) -> Entry:
+    """The leaderboard entry of a run (schema :mod:`dermx_bench.results.entry`)."""
+    from dermx_bench.stats.figures import FIGURES_VERSION
+
+    lm = plan.loaded
+    return Entry(
+        schema_version=SCHEMA_VERSION,
+        figures_version=FIGURES_VERSION,
+        name=lm.config.name,
+        authors=lm.config.authors,
+        description=lm.config.description,
+        submission=Submission.model_validate(lm.submission_fields()),
+        weights_sha256=lm.weights_sha256,
+        store=StoreRef(content_hash=plan.store_hash,
+                       baseline_options={str(k): str(v) for k, v in plan.baseline.options.items()}),
+        method=opts.method,
+        target=opts.target,  # type: ignore[arg-type]
+        versions=versions(),
+        date=started_at,
+        bootstrap=Bootstrap(n=opts.n_boot, seed=opts.seed),
+        n_images=n_images,
+        n_all_zero_maps=n_all_zero,
+        localisation=localisation,
+        per_image_union=per_image_union,
+        diagnosis=diagnosis,
+        human_baseline=plan.baseline.human(),
+    )
+
+
+def overlay_stem(name: str) -> str:
+    """A file-name-safe form of an image name (a short hash keeps altered names distinct)."""
+    keep = "".join(c if (c.isascii() and (c.isalnum() or c in "-_.")) else "_" for c in name).strip(".")
+    if keep != name or not keep:
+        keep = f"{keep[:80] or 'image'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return keep
+
+
+def _all_zero(preds: pd.DataFrame, scores: pd.DataFrame, characteristics: Sequence[str]) -> AllZeroMaps:
+    images = sorted(preds.loc[preds["all_zero"].astype(bool), "image"].astype(str))
+    by_char = {
+        str(ch): int(g.drop_duplicates("image")["all_zero"].astype(bool).sum())
+        for ch, g in scores.groupby("characteristic", sort=False)
+    }
+    return AllZeroMaps(n=len(images), images=images,
+                       by_characteristic={k: by_char.get(k, 0) for k in characteristics})
+
+
+def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunSummary:
+    """Write the final files from the partial ones and return the run's summary."""
+    import pandas as pd
+
+    from dermx_bench.darwin.ontology import load_ontology
+    from dermx_bench.harness.images import problem_counts
+    from dermx_bench.harness.scoring import diagnosis_scores
+    from dermx_bench.stats.aggregate import with_baseline
+    from dermx_bench.stats.figures import FIGURES_VERSION, figure_rules
+
+    part = out / PARTIAL
+    write_atomic(out / "scores.csv", csv_lines([SCORE_COLUMNS]) + (part / "scores.part.csv").read_bytes())
+    write_atomic(out / "predictions.csv", csv_lines([PRED_COLUMNS]) + (part / "predictions.part.csv").read_bytes())
+    scores = pd.read_csv(out / "scores.csv")
+    preds = pd.read_csv(out / "predictions.csv", keep_default_na=False, dtype={"gold": str})
+    onto = load_ontology()
+    rules = figure_rules(FIGURES_VERSION)
+    localisation = with_baseline(rules.localisation(scores, opts.seed, opts.n_boot, onto.order),
+                                 plan.baseline.localisation)
+    lm = plan.loaded
+    with_gold = preds[preds["gold"] != ""]
+    labels = onto.order(sorted(set(lm.diagnosis_indices) | set(with_gold["gold"])))
+    diagnosis = diagnosis_scores(list(with_gold["gold"]), list(with_gold["predicted"]), labels)
+    all_zero = _all_zero(preds, scores, list(localisation))
+    n_images = len(preds)
+    entry = build_entry(plan, opts, localisation, rules.per_image_union(scores), diagnosis, n_images,
+                        all_zero.n, str(state["started_at"]))
+    summary = RunSummary(
+        name=lm.config.name,
+        submission=entry.submission,
+        weights_sha256=lm.weights_sha256,
+        store_hash=plan.store_hash,
+        method=opts.method,
+        target=opts.target,
+        device=plan.device,
+        memory_format=state.get("memory_format"),
+        batch_size=opts.batch_size,
+        started_at=state["started_at"],
+        n_images=n_images,
+        n_score_rows=len(scores),
+        all_zero_maps=all_zero,
+        skipped_photographs=SkippedPhotographs(n=len(plan.skipped), by_problem=problem_counts(plan.skipped),
+                                               images=plan.skipped),
+        excluded_images=ExcludedImages(n=len(plan.excluded), images=plan.excluded),
+        images_without_gold=int((preds["gold"] == "").sum()),
+        bootstrap=entry.bootstrap,
+        localisation=localisation,
+        diagnosis=diagnosis,
+        human_baseline=entry.human_baseline,
+        overlays=[f"overlays/{overlay_stem(n)}.png" for n in plan.overlay_images],
+    )
+    write_atomic(out / "entry.json", entry.document().encode("utf-8"))
+    write_atomic(out / "summary.json", json_document(summary.model_dump()).encode("utf-8"))
+    write_atomic(out / "summary.md", render_markdown(summary).encode("utf-8"))
+    return summary

@@ -1,0 +1,63 @@
+"""The inter-rater baseline as saved in a store (``dermx-bench agreement --save``).
+
+Made by :func:`dermx_bench.consensus.baseline.baseline_from_tables`; read by scoring runs
+(to place a model beside the dermatologists) through
+:func:`dermx_bench.consensus.baseline.load_baseline`.
+"""
+
+from __future__ import annotations
+
+from dermx_bench.results.figures import (
+    HumanBaseline,
+    HumanDiagnosis,
+    MetricStats,
+    ResultModel,
+    Unit,
+)
+
+
+class BaselineDiagnosis(ResultModel):
+    """The dermatologists against the gold diagnosis (None when no rater had a gold image)."""
+
+    accuracy: Unit
+    macro_f1: Unit
+
+
+class SavedBaseline(ResultModel):
+    """The saved baseline document.
+
+    - ``store_hash``: the store's content hash when it was saved (a changed store
+      invalidates it);
+    - ``options``: the conventions used (``localisation_multi_diagnosis``,
+      ``diagnosis_multi_diagnosis``, ``fusion``), kept as the plain mapping they were
+      saved as (scoring runs record it as the entry's ``store.baseline_options``);
+    - ``localisation``: per characteristic (and ``union``), F1/sensitivity/specificity of
+      the localisation table, pooled over ordered rater pairs
+      (:func:`dermx_bench.stats.estimators.pooled_stat`);
+    - ``leave_one_out``: per characteristic and fusion rule, each rater against the
+      fusion of the others, pooled over (image, rater) scores;
+    - ``diagnosis``: accuracy and macro F1 of the raters against the gold diagnosis.
+    """
+
+    store_hash: str
+    options: dict[str, str]
+    localisation: dict[str, MetricStats]
+    leave_one_out: dict[str, dict[str, MetricStats]]
+    diagnosis: BaselineDiagnosis
+    release: str | None = None
+    saved_at: str | None = None
+
+    @property
+    def localisation_multi_diagnosis(self) -> str:
+        """The multi-diagnosis convention the localisation baseline was computed with."""
+        return self.options.get("localisation_multi_diagnosis", "drop")
+
+    def human(self) -> HumanBaseline:
+        """The entries' ``human_baseline`` block; ValueError when the diagnosis figures are undefined."""
+        dx = self.diagnosis
+        if dx.accuracy is None or dx.macro_f1 is None:
+            raise ValueError("the saved baseline has no diagnostic accuracy (no rater scored a gold image)")
+        return HumanBaseline(
+            localisation=self.localisation,
+            diagnosis=HumanDiagnosis(accuracy=dx.accuracy, macro_f1=dx.macro_f1),
+        )

@@ -1,0 +1,244 @@
+"""The figures that travel between stages: statistics, localisation rows, diagnoses.
+
+Conventions (every model here):
+
+- Every metric (``Stat.mean``, ``ci_low``, ``ci_high``, per-image values, accuracy, F1,
+  sensitivity, specificity) lies in [0, 1]; ``None`` means undefined (METHODS §4: e.g.
+  sensitivity against an empty reference). NaN and infinities are refused: write ``None``.
+- Models are frozen and refuse unknown fields; ``model_dump()`` gives the JSON layout
+  (fields in declaration order) that ``entry.json`` and ``summary.json`` are written in.
+- Which estimator produced a :class:`Stat` is stated where it is made
+  (:mod:`dermx_bench.stats.estimators`): a model's figures are means over images, the
+  saved inter-rater baseline pools rater pairs over images.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    WrapSerializer,
+    field_validator,
+    model_validator,
+)
+
+_EPS = 1e-9  # tolerance for sums of values in [0, 1] landing a hair outside
+
+
+def _finite(v: float | None) -> float | None:
+    if v is not None and not math.isfinite(v):
+        raise ValueError("must be a finite number (write null for an undefined value)")
+    return v
+
+
+def _unit(v: float | None) -> float | None:
+    _finite(v)
+    if v is not None and not (-_EPS <= v <= 1 + _EPS):
+        raise ValueError(f"must lie in [0, 1], got {v}")
+    return v
+
+
+Finite = Annotated[float | None, AfterValidator(_finite)]
+"""A float or null; NaN/inf refused."""
+Unit = Annotated[float | None, AfterValidator(_unit)]
+"""A float in [0, 1] or null."""
+UnitReq = Annotated[float, AfterValidator(_unit)]
+"""A float in [0, 1] (required)."""
+Count = Annotated[int, Field(ge=0, strict=True)]
+"""A non-negative integer (``true``/``1.0`` refused)."""
+
+
+class ResultModel(BaseModel):
+    """Base of every typed result: frozen, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stat(ResultModel):
+    """A metric aggregated over ``n`` values: mean, sample std and a bootstrap 95% interval.
+
+    ``std`` is the sample std (ddof 1; None for fewer than 2 values); ``ci_low``/``ci_high``
+    the 2.5 and 97.5 percentiles of bootstrap means (None when not computed). What ``n``
+    counts (images, or rater pairs) depends on the estimator that made it: see
+    :func:`dermx_bench.stats.estimators.image_stat` and
+    :func:`~dermx_bench.stats.estimators.pooled_stat`.
+    """
+
+    mean: Unit
+    std: Finite
+    ci_low: Unit
+    ci_high: Unit
+    n: Count
+
+    @field_validator("std")
+    @classmethod
+    def _std_non_negative(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError(f"a standard deviation cannot be negative, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Stat:
+        if self.ci_low is not None and self.ci_high is not None and self.ci_low > self.ci_high + _EPS:
+            raise ValueError(f"ci_low ({self.ci_low}) is above ci_high ({self.ci_high})")
+        return self
+
+
+EMPTY_STAT = Stat(mean=None, std=None, ci_low=None, ci_high=None, n=0)
+"""The statistic of no defined value."""
+
+
+def _saved_order(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    """Serialise metric -> Stat with each Stat's keys sorted, the order a store keeps them in.
+
+    The saved baseline comes out of the store as JSON with sorted keys, and entries and
+    summaries have always carried its statistics that way; this keeps them byte-identical.
+    """
+    out = handler(value)
+    return {m: (None if s is None else dict(sorted(s.items()))) for m, s in out.items()}
+
+
+class MetricStats(ResultModel):
+    """F1, sensitivity and specificity, each a :class:`Stat`."""
+
+    f1: Stat
+    sensitivity: Stat
+    specificity: Stat
+
+
+SavedMetricStats = Annotated[MetricStats, WrapSerializer(_saved_order)]
+""":class:`MetricStats` taken from a saved baseline (written with sorted keys)."""
+
+
+class BaselineStats(ResultModel):
+    """The inter-rater baseline of one characteristic (``None`` where none was saved).
+
+    Written with each Stat's keys sorted (see :class:`SavedMetricStats`).
+    """
+
+    f1: Stat | None
+    sensitivity: Stat | None
+    specificity: Stat | None
+
+
+SavedBaselineStats = Annotated[BaselineStats, WrapSerializer(_saved_order)]
+
+
+class Comparison(ResultModel):
+    """A figure against a reference: ``difference`` = figure − reference, ``ratio`` = figure /
+    reference (None when either is undefined; ``ratio`` also when the reference is 0).
+
+    Made by :func:`dermx_bench.stats.estimators.compare`, the one comparison rule.
+    """
+
+    difference: Finite
+    ratio: Finite
+
+
+class VsBaseline(ResultModel):
+    f1: Comparison
+    sensitivity: Comparison
+    specificity: Comparison
+
+
+class LocalisationScores(ResultModel):
+    """A model's localisation figures for one characteristic (or the union), from ``scores.csv``.
+
+    ``n_images``: images with any row for it; ``per_rater``: per image the mean over the
+    raters who drew it, then :func:`~dermx_bench.stats.estimators.image_stat` over images;
+    ``fusion``: the same over each image's single fusion row.
+    """
+
+    n_images: Count
+    per_rater: MetricStats
+    fusion: MetricStats
+
+
+class Localisation(LocalisationScores):
+    """:class:`LocalisationScores` beside the inter-rater baseline of the same characteristic.
+
+    ``vs_baseline.<metric>`` compares ``per_rater.<metric>.mean`` with ``baseline.<metric>.mean``.
+    """
+
+    baseline: SavedBaselineStats
+    vs_baseline: VsBaseline
+
+
+class ImageScores(ResultModel):
+    """Union-of-characteristics scores of one image (averaged over raters)."""
+
+    f1: Unit
+    sensitivity: Unit
+    specificity: Unit
+
+
+class ClassScores(ResultModel):
+    """One-vs-rest diagnostic scores of one disease over ``n`` images of it."""
+
+    f1: Unit
+    sensitivity: Unit
+    specificity: Unit
+    n: Count
+
+
+class Confusion(ResultModel):
+    """Confusion matrix: ``matrix[i][j]`` = images of gold ``labels[i]`` predicted ``labels[j]``."""
+
+    labels: list[str]
+    matrix: list[list[Count]]
+
+    @model_validator(mode="after")
+    def _square(self) -> Confusion:
+        k = len(self.labels)
+        if len(set(self.labels)) != k:
+            raise ValueError("labels must be distinct")
+        if len(self.matrix) != k or any(len(row) != k for row in self.matrix):
+            raise ValueError(f"matrix must be {k}x{k} to match the {k} labels")
+        return self
+
+
+class Diagnosis(ResultModel):
+    """A model's diagnostic performance (see :func:`dermx_bench.harness.scoring.diagnosis_scores`)."""
+
+    accuracy: UnitReq
+    macro_f1: UnitReq
+    per_class: dict[str, ClassScores]
+    confusion: Confusion
+
+
+class HumanDiagnosis(ResultModel):
+    """The dermatologists against the gold diagnosis: accuracy and macro F1 (mean over raters)."""
+
+    accuracy: UnitReq
+    macro_f1: UnitReq
+
+
+class HumanBaseline(ResultModel):
+    """The dermatologists' inter-rater agreement on the same columns as the entries."""
+
+    localisation: dict[str, SavedMetricStats]
+    diagnosis: HumanDiagnosis
+
+
+class PairedResult(ResultModel):
+    """Paired bootstrap of the mean per-image difference ``upper − lower`` over shared images.
+
+    ``difference`` is the observed mean difference (None when no image is shared);
+    ``ci_low``/``ci_high``/``p_value`` are None with fewer than 2 shared images.
+    Made by :func:`dermx_bench.stats.estimators.paired_bootstrap`.
+    """
+
+    n_images: Count
+    difference: Finite
+    ci_low: Finite
+    ci_high: Finite
+    p_value: Finite
+
+    def significant(self, alpha: float) -> bool | None:
+        return None if self.p_value is None else self.p_value < alpha

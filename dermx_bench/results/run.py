@@ -1,0 +1,59 @@
+"""A scoring run's summary: ``summary.json``, what ``score_run`` returns and ``summary.md`` shows."""
+
+from __future__ import annotations
+
+from dermx_bench.results.entry import Bootstrap, Submission
+from dermx_bench.results.figures import Count, Diagnosis, HumanBaseline, Localisation, ResultModel
+
+
+class AllZeroMaps(ResultModel):
+    """Maps that are zero everywhere: how many, which images, and per characteristic."""
+
+    n: Count
+    images: list[str]
+    by_characteristic: dict[str, Count]
+
+
+class SkippedPhotographs(ResultModel):
+    """Images left out with ``--skip-missing``: counts per problem, and image -> problem."""
+
+    n: Count
+    by_problem: dict[str, Count]
+    images: dict[str, str]
+
+
+class ExcludedImages(ResultModel):
+    """Images that cannot be explained for their gold diagnosis: image -> reason."""
+
+    n: Count
+    images: dict[str, str]
+
+
+class RunSummary(ResultModel):
+    """Everything a run found, in the order ``summary.json`` lists it.
+
+    ``localisation``, ``diagnosis`` and ``human_baseline`` are the entry's figures;
+    the rest says what was scored and what was left out.
+    """
+
+    name: str
+    submission: Submission
+    weights_sha256: str
+    store_hash: str
+    method: str
+    target: str
+    device: str
+    memory_format: str | None
+    batch_size: int
+    started_at: str
+    n_images: Count
+    n_score_rows: Count
+    all_zero_maps: AllZeroMaps
+    skipped_photographs: SkippedPhotographs
+    excluded_images: ExcludedImages
+    images_without_gold: Count
+    bootstrap: Bootstrap
+    localisation: dict[str, Localisation]
+    diagnosis: Diagnosis
+    human_baseline: HumanBaseline
+    overlays: list[str]

@@ -1,0 +1,190 @@
+"""Every estimator behind a published figure: summaries, the bootstraps, the one comparison.
+
+Which figure uses which estimator (METHODS §6, §8):
+
+- **A model's localisation figure** (``entry.localisation.<c>.per_rater`` and ``.fusion``):
+  :func:`image_stat` over images. Each image contributes one value (for ``per_rater``, the
+  mean over the raters who drew ``c``); ``mean`` is the mean over images, ``std`` the
+  sample std (ddof 1), and the 95% interval an **image bootstrap**: ``n_boot`` resamples
+  of the images with replacement. ``n`` counts images.
+- **The saved inter-rater baseline** (``baseline.<metric>``, ``human_baseline``):
+  :func:`pooled_stat` over rater pairs. Every ordered pair (A, S) on every image is one
+  value; ``mean`` is **pooled over pairs** (an image with more raters weighs more), ``std``
+  the sample std (ddof 1) over pairs, and the interval a **cluster bootstrap**: images are
+  resampled with replacement and every pair of a drawn image comes along. ``n`` counts
+  pairs. The agreement tables' mean ± std use :func:`mean_std` (ddof 0 over raters or
+  pairs for the diagnosis and presence tables, ddof 1 for the mask tables).
+- **Model vs dermatologists** (``vs_baseline``): :func:`compare` of the model's mean over
+  images with the baseline's mean pooled over pairs. The two are different estimators
+  over the same images (the baseline is the rater-to-rater table of METHODS §6, not
+  METHODS §8's like-for-like reference); the interval of each is shown beside it.
+- **One entry vs the next** (leaderboard ranks): :func:`paired_bootstrap`, the image
+  bootstrap of the per-image union-F1 differences over the images both scored, with a
+  two-sided p value.
+
+Every bootstrap draws with ``numpy.random.default_rng(seed)`` and takes the interval as the
+2.5 and 97.5 percentiles (linear interpolation) of the resampled means; the same seed
+and values give the same figures bit for bit (the leaderboard re-checks them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from dermx_bench.results.figures import EMPTY_STAT, Comparison, PairedResult, Stat
+
+DEFAULT_SEED = 0
+"""Seed of every bootstrap unless given."""
+DEFAULT_N_BOOT = 1000
+"""Resamples of the intervals of a run's and the baseline's figures."""
+PAIRED_N_BOOT = 10_000
+"""Resamples of the leaderboard's paired test of each rank against the next."""
+
+_LEVELS = (0.025, 0.975)
+"""Percentile levels of the image and paired bootstrap intervals."""
+_CLUSTER_LEVELS = ((1 - 0.95) / 2, 1 - (1 - 0.95) / 2)
+"""Percentile levels of the cluster bootstrap: (1 − 0.95)/2 is 0.025000000000000022 in float64.
+Saved baselines were made with these; they are kept so that baselines reproduce bit for bit."""
+_CHUNK = 1000
+"""Resamples drawn at once (bounds memory at ``_CHUNK`` x n floats; the draws do not depend on it)."""
+
+
+def defined(values: Iterable[Any]) -> np.ndarray:
+    """The defined values as float64 (None and NaN dropped)."""
+    v = np.array([np.nan if x is None else float(x) for x in values], dtype=np.float64)
+    return v[~np.isnan(v)]
+
+
+def mean_std(values: np.ndarray, ddof: int) -> tuple[float, float]:
+    """Mean and std (``ddof``) of the non-NaN values of a float array; NaN where undefined
+    (no value; std also with ``ddof`` or fewer values)."""
+    v = values[~np.isnan(values)]
+    if v.size == 0:
+        return math.nan, math.nan
+    mean = float(v.mean())
+    std = float(v.std(ddof=ddof)) if v.size > ddof else math.nan
+    return mean, std
+
+
+def _none(v: float) -> float | None:
+    return None if math.isnan(v) else v
+
+
+def _resampled_means(v: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """Means of ``n_boot`` resamples of ``v`` (same size, with replacement), drawn in chunks."""
+    n = v.size
+    means = np.empty(n_boot, dtype=np.float64)
+    for start in range(0, n_boot, _CHUNK):
+        stop = min(start + _CHUNK, n_boot)
+        means[start:stop] = v[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    return means
+
+
+def _interval(means: np.ndarray, levels: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = np.quantile(means, list(levels))
+    return float(lo), float(hi)
+
+
+def image_stat(values: Iterable[Any], seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_N_BOOT) -> Stat:
+    """One value per image -> mean over images, sample std (ddof 1), image-bootstrap interval.
+
+    ``values``: per-image floats (None/NaN = undefined there, left out). The interval is
+    the 2.5/97.5 percentiles of the means of ``n_boot`` resamples of the images
+    (``default_rng(seed)``), None when ``n_boot`` is 0. No defined value: :data:`EMPTY_STAT`.
+    """
+    v = defined(values)
+    if v.size == 0:
+        return EMPTY_STAT
+    mean, std = mean_std(v, 1)
+    lo: float | None = None
+    hi: float | None = None
+    if n_boot > 0:
+        lo, hi = _interval(_resampled_means(v, np.random.default_rng(seed), n_boot), _LEVELS)
+    return Stat(mean=mean, std=_none(std), ci_low=lo, ci_high=hi, n=int(v.size))
+
+
+def cluster_bootstrap_ci(
+    values: np.ndarray, groups: np.ndarray, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED,
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of the pooled mean, resampling groups (images).
+
+    ``values``: float array (NaN = undefined, dropped); ``groups``: the group label of each
+    value. Each resample draws as many groups as there are (with replacement) and pools
+    all their values. Vectorised: one (n_boot, n_groups) count matrix.
+    """
+    v = np.asarray(values, np.float64)
+    ok = ~np.isnan(v)
+    if not ok.any():
+        return None, None
+    _, g = np.unique(np.asarray(groups)[ok], return_inverse=True)
+    n_groups = int(g.max()) + 1
+    sums = np.bincount(g, weights=v[ok], minlength=n_groups)
+    counts = np.bincount(g, minlength=n_groups).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    draw = rng.integers(0, n_groups, size=(n_boot, n_groups))
+    flat = (draw + (np.arange(n_boot) * n_groups)[:, None]).ravel()
+    w = np.bincount(flat, minlength=n_boot * n_groups).reshape(n_boot, n_groups).astype(np.float64)
+    return _interval((w @ sums) / (w @ counts), _CLUSTER_LEVELS)
+
+
+def pooled_stat(
+    values: np.ndarray, groups: np.ndarray, seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_N_BOOT
+) -> Stat:
+    """Values pooled across images (e.g. rater pairs) -> pooled mean, sample std (ddof 1),
+    cluster-bootstrap interval over images (:func:`cluster_bootstrap_ci`); ``n`` counts values.
+
+    ``values``: float array, NaN = undefined; ``groups``: the image of each value.
+    """
+    v = np.asarray(values, np.float64)
+    mean, std = mean_std(v, 1)
+    lo, hi = cluster_bootstrap_ci(v, groups, n_boot, seed)
+    return Stat(mean=_none(mean), std=_none(std), ci_low=lo, ci_high=hi, n=int((~np.isnan(v)).sum()))
+
+
+def paired_bootstrap(
+    upper: Mapping[str, float | None],
+    lower: Mapping[str, float | None],
+    *,
+    seed: int = DEFAULT_SEED,
+    n_boot: int = PAIRED_N_BOOT,
+) -> PairedResult:
+    """Paired image bootstrap of the mean of ``upper[i] - lower[i]`` over the shared images.
+
+    ``upper``/``lower`` map image names to a per-image score or None (undefined, left
+    out); images defined in both are taken in sorted order. The per-image differences are
+    resampled like :func:`image_stat`'s values; the interval is their 2.5/97.5
+    percentiles and the two-sided p value
+    ``min(1, 2 * min(#{mean* <= 0} + 1, #{mean* >= 0} + 1) / (n_boot + 1))``.
+    Deterministic for a given ``seed``. Raises ValueError for ``n_boot < 1``.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    shared = sorted(k for k, a in upper.items() if a is not None and lower.get(k) is not None)
+    n = len(shared)
+    if n == 0:
+        return PairedResult(n_images=0, difference=None, ci_low=None, ci_high=None, p_value=None)
+    d = np.array([float(upper[k]) - float(lower[k]) for k in shared], dtype=np.float64)  # type: ignore[arg-type]
+    observed = float(d.mean())
+    if n < 2:
+        return PairedResult(n_images=n, difference=observed, ci_low=None, ci_high=None, p_value=None)
+    means = _resampled_means(d, np.random.default_rng(seed), n_boot)
+    lo, hi = _interval(means, _LEVELS)
+    below = int(np.count_nonzero(means <= 0))
+    above = int(np.count_nonzero(means >= 0))
+    p = min(1.0, 2.0 * (min(below, above) + 1) / (n_boot + 1))
+    return PairedResult(n_images=n, difference=observed, ci_low=lo, ci_high=hi, p_value=p)
+
+
+def compare(value: float | None, reference: float | None) -> Comparison:
+    """The one comparison rule: ``difference`` = value − reference, ``ratio`` = value / reference.
+
+    Both None when either is undefined; ``ratio`` None when the reference is 0.
+    """
+    if value is None or reference is None:
+        return Comparison(difference=None, ratio=None)
+    return Comparison(difference=value - reference, ratio=(value / reference) if reference != 0 else None)
+
