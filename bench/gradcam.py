@@ -66,7 +66,7 @@ def run_case(
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = timm.create_model(arch, pretrained=False, num_classes=6).eval().to(device)
-    layer_name = model.feature_info[-1]["module"]
+    layer_name = str(model.feature_info[-1]["module"])  # type: ignore[index]
     layer = model.get_submodule(layer_name)
     targets = torch.randint(0, 6, (n_images,), generator=torch.Generator().manual_seed(1)).tolist()
 
@@ -81,7 +81,7 @@ def run_case(
         model.requires_grad_(True)  # README usage: default layout, parameters requiring grad
         layout = torch.contiguous_format
     else:
-        from dermx_bench.harness.run import choose_memory_format
+        from dermx_bench.harness.device import choose_memory_format
 
         model.requires_grad_(False)
         chosen = choose_memory_format(model, (HEIGHT, WIDTH), device, "auto")  # what a scoring run picks
@@ -149,12 +149,12 @@ def compare_maps(arch: str, device: str) -> float:
 
     torch.manual_seed(0)
     model = timm.create_model(arch, pretrained=False, num_classes=6).eval().to(device)
-    layer = model.get_submodule(model.feature_info[-1]["module"])
+    layer = model.get_submodule(str(model.feature_info[-1]["module"]))  # type: ignore[index]
     x = torch.randn(2, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(1)).to(device)
     with GradCAM(model=model, target_layers=[layer]) as cam:
         ref = cam(input_tensor=x, targets=[ClassifierOutputTarget(1), ClassifierOutputTarget(4)])
     model.requires_grad_(False)
-    from dermx_bench.harness.run import choose_memory_format
+    from dermx_bench.harness.device import choose_memory_format
 
     if choose_memory_format(model, (HEIGHT, WIDTH), device, "auto") == "channels_last":
         model.to(memory_format=torch.channels_last)
@@ -270,10 +270,10 @@ def bench_score_v1(args: argparse.Namespace) -> None:
     total = time.perf_counter() - t0
     print(f"\ndermx-bench score, v1-2021, ResNet-50 at {HEIGHT}x{WIDTH}, batch {args.batch_size}, "
           f"device {args.device}")
-    print(f"  images scored          {summary['n_images']}")
-    print(f"  score rows             {summary['n_score_rows']}")
+    print(f"  images scored          {summary.n_images}")
+    print(f"  score rows             {summary.n_score_rows}")
     print(f"  checks before maps     {marks.get('planned', 0):.1f} s (submission, store, references, photographs)")
-    print(f"  total wall time        {total:.1f} s  ({summary['n_images'] / total:.2f} images/s)")
+    print(f"  total wall time        {total:.1f} s  ({summary.n_images / total:.2f} images/s)")
     print(f"  target <= 180 s        {'ok' if total <= 180 else 'MISSED'}")
     print(f"  (work folder: {work})")
 

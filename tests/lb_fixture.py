@@ -2,14 +2,20 @@
 
 ``make_run(root, name, quality=...)`` writes a run folder in the harness's format: a
 ``scores.csv`` with the harness's columns (``rater:<name>`` and ``fusion:fuzzy``
-references, some undefined values) and an ``entry.json`` whose localisation and
-per-image union figures come from the harness's own :mod:`dermx_bench.stats.aggregate` run on
-that file, so ``leaderboard.add_run`` accepts it unless a test edits something.
+references, some undefined values) and an ``entry.json`` whose figures are computed
+here, independently of dermx_bench's statistics (plain Python and ``statistics`` for
+means and standard deviations, a bootstrap written out below), following the rules of
+figures version 1: so ``leaderboard.add_run`` accepts it unless a test edits something,
+and a change in the toolkit's figures shows up as a refused fixture.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import statistics
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +23,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dermx_bench.core.names import SCORE_COLUMNS
-from dermx_bench.harness.scoring import fusion_reference, rater_reference
-from dermx_bench.stats.aggregate import aggregate_scores, per_image_union, with_baseline
-
 CHARS = ["Plaque", "Scale", "Papule"]
 RATERS = ["rater1", "rater2", "rater3"]
 DISEASES = ["Psoriasis", "Acne", "Vitiligo"]
+METRICS = ("f1", "sensitivity", "specificity")
+COLUMNS = ["image", "characteristic", "reference", *METRICS, "map_sum", "reference_sum", "all_zero"]
 HASH = "ab" * 32
 
 
@@ -36,7 +40,7 @@ def fake_scores(n_images: int, quality: float, seed: int, prefix: str = "img") -
         zero = i == 0  # one all-zero map
         drew = [r for r in RATERS if rng.random() < 0.8] or RATERS[:1]
         for char in [*CHARS, "union"]:
-            for ref in [*(rater_reference(r) for r in drew), fusion_reference()]:
+            for ref in [*(f"rater:{r}" for r in drew), "fusion:fuzzy"]:
                 f1 = 0.0 if zero else float(np.clip(quality + rng.normal(0, 0.1), 0, 1))
                 spec = None if rng.random() < 0.05 else float(np.clip(0.9 - 0.1 * rng.random(), 0, 1))
                 rows.append({
@@ -45,7 +49,71 @@ def fake_scores(n_images: int, quality: float, seed: int, prefix: str = "img") -
                     "specificity": spec, "map_sum": 0.0 if zero else 100.0 * f1,
                     "reference_sum": 120.0, "all_zero": zero,
                 })
-    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# -- the figures, computed without dermx_bench ----------------------------------------------
+
+
+def _defined(values: list[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
+
+
+def _stat(values: list[Any], seed: int, n_boot: int) -> dict[str, Any]:
+    """Mean over the values, sample std, 2.5/97.5 percentiles of ``n_boot`` bootstrap means."""
+    v = _defined(values)
+    if not v:
+        return {"mean": None, "std": None, "ci_low": None, "ci_high": None, "n": 0}
+    arr = np.array(v)
+    gen = np.random.default_rng(seed)
+    means = [float(arr[gen.integers(0, len(v), size=len(v))].mean()) for _ in range(n_boot)]
+    lo, hi = (float(x) for x in np.percentile(means, [2.5, 97.5])) if n_boot else (None, None)
+    return {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else None,
+            "ci_low": lo, "ci_high": hi, "n": len(v)}
+
+
+def _per_image(scores: pd.DataFrame) -> tuple[dict, dict, dict]:
+    """Per (characteristic, image): the rater rows' values per metric, the fusion row, all images."""
+    raters: dict[tuple[str, str], dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    fusion: dict[tuple[str, str], dict[str, Any]] = {}
+    images: dict[str, set[str]] = defaultdict(set)
+    records: list[dict[str, Any]] = scores.to_dict(orient="records")  # type: ignore[assignment]
+    for rec in records:
+        key = (str(rec["characteristic"]), str(rec["image"]))
+        images[key[0]].add(key[1])
+        if str(rec["reference"]).startswith("rater:"):
+            for m in METRICS:
+                raters[key][m].append(rec[m])
+        else:
+            fusion[key] = rec
+    return raters, fusion, images
+
+
+def _image_mean(values: list[Any]) -> float | None:
+    v = _defined(values)
+    return statistics.fmean(v) if v else None
+
+
+def localisation(scores: pd.DataFrame, seed: int, n_boot: int) -> dict[str, Any]:
+    """Per characteristic: images, and per metric the mean over images of the raters' mean."""
+    raters, fusion, images = _per_image(scores)
+    out = {}
+    for ch in sorted(images):
+        imgs = sorted(images[ch])
+        out[ch] = {
+            "n_images": len(imgs),
+            "per_rater": {m: _stat([_image_mean(raters[(ch, i)][m]) for i in imgs if (ch, i) in raters], seed, n_boot)
+                          for m in METRICS},
+            "fusion": {m: _stat([fusion[(ch, i)][m] for i in imgs if (ch, i) in fusion], seed, n_boot)
+                       for m in METRICS},
+        }
+    return out
+
+
+def per_image_union(scores: pd.DataFrame) -> dict[str, Any]:
+    raters, _, images = _per_image(scores)
+    return {i: {m: _image_mean(raters[("union", i)][m]) for m in METRICS}
+            for i in sorted(images["union"]) if ("union", i) in raters}
 
 
 def _baseline_stat(mean: float) -> dict[str, Any]:
@@ -58,6 +126,18 @@ def human_baseline() -> dict[str, Any]:
     return {"localisation": loc, "diagnosis": {"accuracy": 0.8, "macro_f1": 0.75}}
 
 
+def beside_baseline(loc: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """Add each characteristic's baseline and ``vs_baseline`` (difference and ratio of means)."""
+    out = {}
+    for ch, block in loc.items():
+        vs = {}
+        for m in METRICS:
+            a, b = block["per_rater"][m]["mean"], base[ch][m]["mean"]
+            vs[m] = {"difference": None if a is None else a - b, "ratio": None if a is None else a / b}
+        out[ch] = {**block, "baseline": base[ch], "vs_baseline": vs}
+    return out
+
+
 def make_entry(
     name: str,
     *,
@@ -68,16 +148,14 @@ def make_entry(
     options: dict[str, str] | None = None,
     n_boot: int = 50,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A schema-valid entry dict and the scores it was aggregated from (harness aggregate)."""
-    import io
-
+    """A schema-valid entry dict and the scores its figures were computed from."""
     buf = io.StringIO()
     fake_scores(n_images, quality, seed).to_csv(buf, index=False)
     scores = pd.read_csv(io.StringIO(buf.getvalue()))  # exactly what add_run will read
     hb = human_baseline()
-    loc = with_baseline(aggregate_scores(scores, seed, n_boot), hb["localisation"])
     entry = {
-        "schema_version": 1,
+        "schema_version": 2,
+        "figures_version": 1,
         "name": name,
         "authors": ["A. Author", "B. Author"],
         "description": f"test entry {name}",
@@ -97,7 +175,7 @@ def make_entry(
         "bootstrap": {"n": n_boot, "seed": seed},
         "n_images": n_images,
         "n_all_zero_maps": 1,
-        "localisation": loc,
+        "localisation": beside_baseline(localisation(scores, seed, n_boot), hb["localisation"]),
         "per_image_union": per_image_union(scores),
         "diagnosis": {
             "accuracy": 0.7, "macro_f1": 0.65,

@@ -10,23 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from dermx_bench.cli import main
-from dermx_bench.consensus.agreement import (
-    SCORE_COLUMNS,
-    TABLES,
-    compute_table,
-    compute_tables,
-    fleiss_kappa_from_histogram,
-    fleiss_per_image,
+from dermx_bench.consensus.agreement import TABLES, compute_table, compute_tables
+from dermx_bench.consensus.agreement_report import render
+from dermx_bench.consensus.agreement_table import SCORE_COLUMNS
+from dermx_bench.consensus.baseline import load_baseline, save_baselines
+from dermx_bench.consensus.fleiss import fleiss_kappa_from_histogram, fleiss_per_image
+from dermx_bench.consensus.fusion import list_fusion_rules
+from dermx_bench.consensus.mask_agreement import (
     leave_one_out_scores,
     leave_one_out_scores_decoded,
     localisation_pairs,
     localisation_pairs_decoded,
 )
-from dermx_bench.consensus.agreement_report import render
-from dermx_bench.consensus.baseline import bootstrap_ci, load_baseline, save_baselines
-from dermx_bench.consensus.fusion import list_fusion_rules
 from dermx_bench.consensus.references import ImageReference, load_references
 from dermx_bench.core.errors import StoreError
 from dermx_bench.core.names import UNION
@@ -76,7 +76,7 @@ def _row(df: pd.DataFrame, name: str, rule: str | None = None) -> dict[str, floa
     if rule is not None:
         sel = sel[sel["rule"] == rule]
     assert len(sel) == 1, (name, rule)
-    return sel.iloc[0].to_dict()
+    return {str(k): v for k, v in sel.iloc[0].to_dict().items()}
 
 
 # -- references ----------------------------------------------------------------------------------
@@ -153,6 +153,20 @@ def test_fleiss_hand_computed(tiny_store: Path) -> None:
     # n(x): 2 on 15 px, 1 on 20 px, 0 on 165 px, 3 raters: P̄ = 53/60, p1 = 1/12, Pe = 61/72
     assert plaque["kappa"] == pytest.approx(13 / 55)
     assert (plaque["raters"], plaque["drew"]) == (3, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 4).flatmap(lambda k: st.lists(
+    arrays(np.uint8, (5, 6), elements=st.integers(0, 1)), min_size=k, max_size=k)))
+def test_fleiss_per_image_matches_the_textbook_formula(masks: list[np.ndarray]) -> None:
+    raters = [f"r{i}" for i in range(len(masks))]
+    drawn = {r: R.encode(m) for r, m in zip(raters, masks, strict=True) if m.any()}
+    assume(drawn)  # an image is scored only on what someone drew
+    ref = ImageReference("x", 5, 6, None, raters, {}, {"Plaque": drawn})
+    got = fleiss_per_image([ref])["kappa"].tolist()
+    expected = _fleiss_textbook(np.stack([m.ravel(order="F") for m in masks], axis=1))
+    assert len(got) == 1
+    assert (expected is None and math.isnan(got[0])) or got[0] == pytest.approx(expected, abs=1e-12)
 
 
 def test_fleiss_kappa_branches() -> None:
@@ -261,18 +275,7 @@ def test_pairwise_identical_raters_is_one(tmp_path: Path) -> None:
         assert (f["f1_mean"] == 1.0).all() and (f["sensitivity_mean"] == 1.0).all(), name
 
 
-# -- bootstrap and baselines ---------------------------------------------------------------------
-
-
-def test_bootstrap_ci() -> None:
-    values = np.array([0.1, 0.2, np.nan, 0.9, 0.8, 0.5])
-    groups = np.array(["a", "a", "a", "b", "b", "c"])
-    lo, hi = bootstrap_ci(values, groups)
-    assert lo is not None and hi is not None and 0.15 - 1e-9 <= lo <= hi <= 0.85 + 1e-9
-    assert bootstrap_ci(values, groups) == (lo, hi)  # fixed seed
-    assert bootstrap_ci(np.array([np.nan]), np.array([1])) == (None, None)
-    same = bootstrap_ci(np.full(10, 0.3), np.arange(10))
-    assert same[0] == pytest.approx(0.3) and same[1] == pytest.approx(0.3)
+# -- baselines ----------------------------------------------------------------------------------
 
 
 def test_save_and_load_baseline(tiny_store: Path, tmp_path: Path) -> None:
@@ -281,17 +284,19 @@ def test_save_and_load_baseline(tiny_store: Path, tmp_path: Path) -> None:
             load_baseline(store)
         saved = save_baselines(store, "2026-01-01T00:00:00Z")
         doc = load_baseline(store)
-        assert doc["store_hash"] == store.content_hash() == saved["store_hash"]
-        assert doc["options"] == {"localisation_multi_diagnosis": "drop",
-                                  "diagnosis_multi_diagnosis": "alphabetical", "fusion": "fuzzy"}
-        st = doc["localisation"]["Plaque"]["f1"]
-        assert set(st) == {"mean", "std", "ci_low", "ci_high", "n"} and st["n"] == 6
-        assert st["mean"] == pytest.approx(0.2)
-        assert set(doc["leave_one_out"]["Plaque"]) == set(list_fusion_rules())
-        assert doc["diagnosis"]["accuracy"] == pytest.approx(compute_table(store, "diagnosis-gold").counts["accuracy"])
+        assert doc == saved and doc.store_hash == store.content_hash()
+        assert doc.saved_at == "2026-01-01T00:00:00Z" and doc.release is None
+        assert doc.options == {"localisation_multi_diagnosis": "drop",
+                               "diagnosis_multi_diagnosis": "alphabetical", "fusion": "fuzzy"}
+        st = doc.localisation["Plaque"].f1
+        assert st.n == 6 and st.mean == pytest.approx(0.2)  # six ordered pairs, pooled
+        assert set(doc.leave_one_out["Plaque"]) == set(list_fusion_rules())
+        assert doc.diagnosis.accuracy == pytest.approx(compute_table(store, "diagnosis-gold").counts["accuracy"])
         assert set(store.result_keys("agreement")) == {*TABLES, "baseline"}
         loc = store.load_result("agreement", "localisation")
-        assert loc["multi_diagnosis"] == "drop" and loc["store_hash"] == doc["store_hash"]
+        assert loc is not None and loc["multi_diagnosis"] == "drop" and loc["store_hash"] == doc.store_hash
+        raw = store.load_result("agreement", "baseline")
+        assert raw is not None and set(raw["localisation"]["Plaque"]["f1"]) == {"mean", "std", "ci_low", "ci_high", "n"}
     # change the store: the baseline is out of date
     from dermx_bench.store.ingest import ingest_sources
 
@@ -346,7 +351,7 @@ def test_cli_agreement(tiny_store: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "saved" in res.output
     with Store.open(tiny_store) as store:
-        assert load_baseline(store)["localisation"]["Plaque"]["f1"]["n"] == 6
+        assert load_baseline(store).localisation["Plaque"].f1.n == 6
 
 
 def test_cli_fuse(tiny_store: Path, tmp_path: Path) -> None:
@@ -367,7 +372,7 @@ def test_cli_fuse(tiny_store: Path, tmp_path: Path) -> None:
     assert [a["area"] for a in plaque] == [35, 15]
     assert [a["value"] for a in plaque] == pytest.approx([1 / 3, 2 / 3])
     res = runner.invoke(main, ["fuse", "--store", str(tiny_store), "--rule", "median", str(tmp_path / "x")])
-    assert res.exit_code == 1 and "unknown fusion rule 'median'" in res.output
+    assert res.exit_code == 2 and "'median' is not one of" in res.output and "fuzzy_relative" in res.output
     assert not (tmp_path / "x").exists()
     res = runner.invoke(main, ["fuse", "--store", str(tiny_store), "--rule", "majority",
                                "--multi-diagnosis", "alphabetical", str(out)])
@@ -418,12 +423,26 @@ def test_v1_leave_one_out_and_fleiss_match_decoded_subset(v1_store: Path) -> Non
     for m in ("f1", "sensitivity", "specificity"):
         np.testing.assert_allclose(loo[m], ref_loo[m], rtol=1e-6, atol=1e-9)
     fl = fleiss_per_image(refs)
-    for rec in fl.itertuples():
-        ref = next(r for r in refs if r.image == rec.image)
-        n = sum(R.decode(m).astype(np.int64) for m in ref.masks[rec.name].values())
-        hist = np.bincount(np.asarray(n).ravel(), minlength=len(ref.raters) + 1)
-        expected = fleiss_kappa_from_histogram(hist)
-        assert (expected is None and math.isnan(rec.kappa)) or rec.kappa == pytest.approx(expected)
+    for image, name, kappa in fl[["image", "name", "kappa"]].itertuples(index=False):
+        ref = next(r for r in refs if r.image == image)
+        drawn = ref.masks[name]
+        labels = np.stack([R.decode(drawn[r]).ravel() if r in drawn else np.zeros(ref.n_pixels, np.uint8)
+                           for r in ref.raters], axis=1)
+        expected = _fleiss_textbook(labels)
+        assert (expected is None and math.isnan(kappa)) or kappa == pytest.approx(expected)
+
+
+def _fleiss_textbook(labels: np.ndarray) -> float | None:
+    """Fleiss (1971) from an items x raters 0/1 label matrix, written the textbook way:
+    n_ij = raters putting item i in category j, P_i = (Σ_j n_ij² − n) / (n (n − 1)),
+    p_j = Σ_i n_ij / (N n), kappa = (mean P_i − Σ_j p_j²) / (1 − Σ_j p_j²)."""
+    n_items, n = labels.shape
+    ones = labels.sum(axis=1).astype(np.float64)
+    counts = np.stack([n - ones, ones], axis=1)
+    p_i = ((counts**2).sum(axis=1) - n) / (n * (n - 1))
+    p_j = counts.sum(axis=0) / (n_items * n)
+    p_e = float((p_j**2).sum())
+    return None if p_e == 1 else (float(p_i.mean()) - p_e) / (1 - p_e)
 
 
 def test_decoded_reference_equals_fuzzy_scores(tiny_store: Path) -> None:
@@ -433,10 +452,11 @@ def test_decoded_reference_equals_fuzzy_scores(tiny_store: Path) -> None:
         refs = load_references(store)
     pairs = localisation_pairs_decoded(refs)
     ref = refs[0]
-    for rec in pairs.itertuples():
-        drawn = ref.masks[rec.name]
-        a = R.decode(drawn[rec.rater]) if rec.rater in drawn else np.zeros(ref.size, np.uint8)
-        s = R.decode(drawn[rec.reference]) if rec.reference in drawn else np.zeros(ref.size, np.uint8)
+    cols = ["name", "rater", "reference", "f1", "sensitivity", "specificity"]
+    for name, rater, reference, f1, sens, spec in pairs[cols].itertuples(index=False):
+        drawn = ref.masks[name]
+        a = R.decode(drawn[rater]) if rater in drawn else np.zeros(ref.size, np.uint8)
+        s = R.decode(drawn[reference]) if reference in drawn else np.zeros(ref.size, np.uint8)
         sc = fuzzy_scores(a.astype(float), s.astype(float))
-        for got, exp in ((rec.f1, sc.f1), (rec.sensitivity, sc.sensitivity), (rec.specificity, sc.specificity)):
+        for got, exp in ((f1, sc.f1), (sens, sc.sensitivity), (spec, sc.specificity)):
             assert (math.isnan(got) and exp is None) or got == exp

@@ -24,24 +24,24 @@ from dermx_bench.harness.images import (
 @dataclass(frozen=True)
 class Info:
     name: str
-    width: int
     height: int
+    width: int
 
 
-def _save(path: Path, w: int, h: int, seed: int = 0) -> None:
+def _save(path: Path, h: int, w: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
 
 
 def test_find_images_lists_every_problem(tmp_path: Path) -> None:
-    _save(tmp_path / "good.jpeg", 40, 30)
-    _save(tmp_path / "small.png", 20, 30)
+    _save(tmp_path / "good.jpeg", 30, 40)
+    _save(tmp_path / "small.png", 30, 20)
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    _save(tmp_path / "twice.jpg", 40, 30)
-    _save(tmp_path / "twice.png", 40, 30)
+    _save(tmp_path / "twice.jpg", 30, 40)
+    _save(tmp_path / "twice.png", 30, 40)
     (tmp_path / "sub").mkdir()
-    _save(tmp_path / "sub" / "nested.jpg", 40, 30)
-    infos = [Info(n, 40, 30) for n in ("good", "small", "broken", "twice", "absent", "nested")]
+    _save(tmp_path / "sub" / "nested.jpg", 30, 40)
+    infos = [Info(n, 30, 40) for n in ("good", "small", "broken", "twice", "absent", "nested")]
     with pytest.raises(InputError) as err:
         find_images(tmp_path, infos)
     msg = str(err.value)
@@ -58,10 +58,10 @@ def test_find_images_lists_every_problem(tmp_path: Path) -> None:
 
 
 def test_truncated_jpeg_is_unreadable(tmp_path: Path) -> None:
-    _save(tmp_path / "t.jpg", 64, 48)
+    _save(tmp_path / "t.jpg", 48, 64)
     data = (tmp_path / "t.jpg").read_bytes()
     (tmp_path / "t.jpg").write_bytes(data[: len(data) // 3])
-    found = find_images(tmp_path, [Info("t", 64, 48)], skip_missing=True)
+    found = find_images(tmp_path, [Info("t", 48, 64)], skip_missing=True)
     assert "unreadable" in found.problems["t"]
 
 
@@ -76,7 +76,7 @@ def test_geometry_boxes() -> None:
 
 
 def test_preprocess_matches_plain_resize_and_crop(tmp_path: Path) -> None:
-    _save(tmp_path / "p.png", 200, 100)
+    _save(tmp_path / "p.png", 100, 200)
     photo = load_photo(tmp_path / "p.png")
     mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 2.0)
     x = preprocess(photo, geometry(100, 200, (40, 60), "stretch"), mean, std)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from dermx_bench.cli import main
 from dermx_bench.core.errors import InputError
 from dermx_bench.harness.run import RunConflictError, ScoreOptions, score_run
+from tests import lb_fixture
 from tests.harness_util import edit_config, make_submission
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -37,7 +39,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("world")
     rng = np.random.default_rng(7)
-    images = make_images(N_IMAGES, rng, size=(96, 72))
+    images = make_images(N_IMAGES, rng, size=(72, 96))
     write_dataset(root / "darwin", images, ["r1", "r2", "r3"], rng)
     store = root / "s.db"
     ingest_sources(store, [root / "darwin" / "annotations"], metadata=root / "darwin" / "metadata.csv")
@@ -60,8 +62,8 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def test_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
     from dermx_bench.consensus.references import load_references
-    from dermx_bench.leaderboard.entries import compare_aggregates
-    from dermx_bench.leaderboard.entry import parse_entry
+    from dermx_bench.results.entry import SCHEMA_VERSION, parse_entry
+    from dermx_bench.stats.figures import FIGURES_VERSION
     from dermx_bench.store.db import Store
 
     out = tmp_path / "run"
@@ -80,16 +82,32 @@ def test_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
     assert set(scores["reference"].str.split(":").str[0]) == {"rater", "fusion"}
     entry = json.loads((out / "entry.json").read_text())
     parse_entry(entry)  # the leaderboard's schema accepts it
-    from dermx_bench.stats.aggregate import aggregate_scores
-
-    assert compare_aggregates(entry["localisation"], aggregate_scores(scores, 0, 100)) == []
+    assert entry["schema_version"] == SCHEMA_VERSION and entry["figures_version"] == FIGURES_VERSION
+    # the figures, recomputed from scores.csv without dermx_bench's statistics
+    assert _numbers(entry["localisation"], lb_fixture.localisation(scores, 0, 100))
+    assert _numbers(entry["per_image_union"], lb_fixture.per_image_union(scores))
+    union = scores[(scores["characteristic"] == "union") & scores["reference"].str.startswith("rater:")]
+    by_image = union.groupby("image")["f1"].mean()  # mean over raters, then over images
+    assert entry["localisation"]["union"]["per_rater"]["f1"]["mean"] == pytest.approx(by_image.mean(), abs=1e-12)
+    assert entry["localisation"]["union"]["per_rater"]["f1"]["n"] == by_image.notna().sum()
     assert entry["date"] == "2026-01-02T03:04:05+00:00"
-    assert entry["n_images"] == summary["n_images"] == len(refs)
+    assert entry["n_images"] == summary.n_images == len(refs)
     assert entry["store"]["baseline_options"]["localisation_multi_diagnosis"] == "drop"
     assert set(entry["per_image_union"]) <= {r.image for r in refs}
     assert sum(map(sum, entry["diagnosis"]["confusion"]["matrix"])) == len(refs)
     assert "union" in (out / "summary.md").read_text()
-    assert summary["all_zero_maps"]["n"] == entry["n_all_zero_maps"]
+    assert summary.all_zero_maps.n == entry["n_all_zero_maps"]
+    assert json.loads((out / "summary.json").read_text()) == json.loads(summary.model_dump_json())
+
+
+def _numbers(stated: object, expected: object, tol: float = 1e-9) -> bool:
+    """``stated`` has every field of ``expected`` with the same value (numbers within ``tol``)."""
+    if isinstance(expected, dict):
+        return isinstance(stated, dict) and all(k in stated and _numbers(stated[k], v, tol)
+                                                for k, v in expected.items())
+    if isinstance(expected, float) and isinstance(stated, float):
+        return math.isclose(stated, expected, rel_tol=tol, abs_tol=tol)
+    return stated == expected
 
 
 def test_cli_bad_submission_writes_nothing(world: dict[str, Path], tmp_path: Path) -> None:
@@ -131,10 +149,10 @@ def test_missing_photographs(world: dict[str, Path], tmp_path: Path) -> None:
     assert all(v.stem in str(err.value) for v in victims) and "--skip-missing" in str(err.value)
     assert not out.exists()
     summary = score_run(world["sub"], world["store"], photos, out, _opts(skip_missing=True))
-    assert summary["skipped_photographs"]["n"] == 2
-    assert summary["skipped_photographs"]["by_problem"] == {"missing": 2}
+    assert summary.skipped_photographs.n == 2
+    assert summary.skipped_photographs.by_problem == {"missing": 2}
     full = score_run(world["sub"], world["store"], world["photos"], tmp_path / "full", _opts(n_overlays=0))
-    assert summary["n_images"] == full["n_images"] - 2
+    assert summary.n_images == full.n_images - 2
 
 
 def test_out_folder_conflicts(world: dict[str, Path], tmp_path: Path) -> None:
@@ -152,7 +170,7 @@ def test_out_folder_conflicts(world: dict[str, Path], tmp_path: Path) -> None:
                   resume=True)
     before = _files(out2)
     again = score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0), resume=True)
-    assert _files(out2) == before and again["n_images"] > 0
+    assert _files(out2) == before and again.n_images > 0
 
 
 class _Kill(BaseException):
@@ -222,12 +240,12 @@ def test_predicted_target_eigencam_and_excluded(world: dict[str, Path], tmp_path
                         _opts(target="predicted", method="eigencam", n_overlays=0))
     preds = pd.read_csv(tmp_path / "p" / "predictions.csv")
     assert (preds["target"] == preds["predicted"]).all()
-    assert summary["excluded_images"]["n"] == 0
-    n_all = summary["n_images"]
+    assert summary.excluded_images.n == 0
+    n_all = summary.n_images
     sub3 = make_submission(tmp_path / "sub3", classes=["Acne", "Psoriasis", "ignore"], input_size=(48, 64))
     summary = score_run(sub3, world["store"], world["photos"], tmp_path / "g", _opts(n_overlays=0))
-    assert summary["excluded_images"]["n"] > 0
-    assert summary["n_images"] + summary["excluded_images"]["n"] == n_all and summary["n_images"] > 0
+    assert summary.excluded_images.n > 0
+    assert summary.n_images + summary.excluded_images.n == n_all and summary.n_images > 0
     preds = pd.read_csv(tmp_path / "g" / "predictions.csv")
     assert set(preds["gold"]) <= {"Acne", "Psoriasis"}
     assert set(preds["predicted"]) <= {"Acne", "Psoriasis"}
@@ -244,11 +262,11 @@ def test_validity_lesion_model_beats_marker_model(world: dict[str, Path], tmp_pa
         sub, acc = train_synthetic_submission(tmp_path / cue, cue=cue, seed=0)  # test_resnet, 48x64, layer2
         assert acc > 0.5, f"{cue} model did not learn its cue (accuracy {acc:.2f})"
         summary = score_run(sub, world["store"], world["photos"], tmp_path / f"run_{cue}", _opts(n_overlays=1))
-        results[cue] = summary["localisation"]["union"]["per_rater"]
+        results[cue] = summary.localisation["union"].per_rater
     les, mk = results["lesions"], results["marker"]
-    assert les["sensitivity"]["mean"] > mk["sensitivity"]["mean"] + 0.15, results
-    assert les["f1"]["mean"] > mk["f1"]["mean"] + 0.1, results
-    assert les["f1"]["ci_low"] > mk["f1"]["ci_high"], results
+    assert les.sensitivity.mean > mk.sensitivity.mean + 0.15, results  # type: ignore[operator]
+    assert les.f1.mean > mk.f1.mean + 0.1, results  # type: ignore[operator]
+    assert les.f1.ci_low > mk.f1.ci_high, results  # type: ignore[operator]
 
 
 def test_synthetic_photographs(world: dict[str, Path], tmp_path: Path) -> None:
@@ -301,7 +319,7 @@ def test_real_v1_annotations_with_synthetic_photos(tmp_path: Path) -> None:
     write_store_images(db, tmp_path / "photos", seed=0, marker=True, fmt="jpeg", images=some)
     sub = make_submission(tmp_path / "sub", input_size=(64, 64))
     summary = score_run(sub, db, tmp_path / "photos", tmp_path / "run", _opts(skip_missing=True, batch_size=8))
-    assert summary["n_images"] == len(some)
-    assert summary["skipped_photographs"]["n"] == 525 - len(some)
+    assert summary.n_images == len(some)
+    assert summary.skipped_photographs.n == 525 - len(some)
     entry = json.loads((tmp_path / "run" / "entry.json").read_text())
     assert "union" in entry["localisation"] and entry["localisation"]["union"]["baseline"]["f1"] is not None

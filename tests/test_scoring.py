@@ -20,7 +20,8 @@ from dermx_bench.harness.scoring import (
 )
 from dermx_bench.masks import rle
 from dermx_bench.masks.metrics import fuzzy_scores
-from dermx_bench.stats.aggregate import aggregate_scores, per_image_union, stat, with_baseline
+from dermx_bench.results.figures import EMPTY_STAT, MetricStats, Stat
+from dermx_bench.stats.aggregate import aggregate_scores, per_image_union, with_baseline
 
 
 def _ref(masks: dict[str, dict[str, np.ndarray]], raters: list[str], h: int, w: int) -> ImageReference:
@@ -47,7 +48,7 @@ def _dense_check(ref: ImageReference, a: np.ndarray) -> None:
                 assert (e is None and g is None) or math.isclose(e, g, rel_tol=1e-9, abs_tol=1e-9), (ch, rater, k)
             assert got.reference_sum == rle.area(m)
         # fusion: fraction of the counting raters who drew each pixel
-        stack = sum(rle.decode(m).astype(np.float64) for m in drawn.values())
+        stack = np.sum([rle.decode(m).astype(np.float64) for m in drawn.values()], axis=0)
         exp = fuzzy_scores(a, stack / len(ref.raters))
         got = by[(ch, "fusion:fuzzy")]
         for k in ("f1", "sensitivity", "specificity"):
@@ -115,36 +116,26 @@ def test_diagnosis_scores_against_sklearn() -> None:
     gold = list(rng.choice(labels[:3], 60))
     pred = list(rng.choice(labels, 60))
     d = diagnosis_scores(gold, pred, labels)
-    assert d["accuracy"] == pytest.approx(accuracy_score(gold, pred))
-    assert d["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
-    assert d["confusion"]["matrix"] == confusion_matrix(gold, pred, labels=labels).tolist()
+    assert d.accuracy == pytest.approx(accuracy_score(gold, pred))
+    assert d.macro_f1 == pytest.approx(f1_score(gold, pred, average="macro"))
+    assert d.confusion.matrix == confusion_matrix(gold, pred, labels=labels).tolist()
     sens = recall_score(gold, pred, labels=labels[:3], average=None)
     for name, s in zip(labels[:3], sens, strict=True):
-        assert d["per_class"][name]["sensitivity"] == pytest.approx(s)
-        assert d["per_class"][name]["n"] == gold.count(name)
-    assert d["per_class"]["Viral warts"]["sensitivity"] is None  # never gold
-    assert d["per_class"]["Viral warts"]["f1"] == 0.0
+        assert d.per_class[name].sensitivity == pytest.approx(s)
+        assert d.per_class[name].n == gold.count(name)
+    assert d.per_class["Viral warts"].sensitivity is None  # never gold
+    assert d.per_class["Viral warts"].f1 == 0.0
 
 
 def test_diagnosis_scores_hand_case() -> None:
     d = diagnosis_scores(["A", "A", "B"], ["A", "B", "B"])
-    assert d["accuracy"] == pytest.approx(2 / 3)
-    assert d["per_class"]["A"] == {"f1": pytest.approx(2 / 3), "sensitivity": 0.5, "specificity": 1.0, "n": 2}
-    assert d["per_class"]["B"]["specificity"] == 0.5
-    assert diagnosis_scores([], [])["accuracy"] == 0.0
+    assert d.accuracy == pytest.approx(2 / 3)
+    a = d.per_class["A"]
+    assert (a.f1, a.sensitivity, a.specificity, a.n) == (pytest.approx(2 / 3), 0.5, 1.0, 2)
+    assert d.per_class["B"].specificity == 0.5
+    assert diagnosis_scores([], []).accuracy == 0.0
     with pytest.raises(ValueError):
         diagnosis_scores(["A"], [])
-
-
-def test_stat() -> None:
-    s = stat([0.2, 0.4, None, float("nan"), 0.9], seed=0, n_boot=500)
-    assert s["n"] == 3 and s["mean"] == pytest.approx(0.5)
-    assert s["std"] == pytest.approx(np.std([0.2, 0.4, 0.9], ddof=1))
-    assert 0.2 <= s["ci_low"] <= s["mean"] <= s["ci_high"] <= 0.9
-    assert stat([0.2, 0.4, 0.9], 0, 500) == stat([0.2, 0.4, 0.9], 0, 500)
-    assert stat([0.3], 0, 100) == {"mean": 0.3, "std": None, "ci_low": 0.3, "ci_high": 0.3, "n": 1}
-    assert stat([], 0, 100)["n"] == 0 and stat([], 0, 100)["mean"] is None
-    assert stat([0.1, 0.2], 0, 0)["ci_low"] is None
 
 
 def _scores_table() -> pd.DataFrame:
@@ -170,50 +161,34 @@ def test_aggregate_scores() -> None:
     agg = aggregate_scores(df, seed=3, n_boot=200)
     assert list(agg) == ["Plaque", "Scale", "union"]
     plaque = agg["Plaque"]
-    assert plaque["n_images"] == 2
-    assert plaque["per_rater"]["f1"]["mean"] == pytest.approx((0.4 + 0.1) / 2)
-    assert plaque["per_rater"]["sensitivity"]["n"] == 1  # i2's only rater has undefined sensitivity
-    assert plaque["per_rater"]["sensitivity"]["mean"] == pytest.approx(0.5)
-    assert plaque["fusion"]["f1"]["mean"] == pytest.approx(0.325)
-    assert agg["Scale"]["per_rater"]["f1"]["std"] is None
+    assert plaque.n_images == 2
+    assert plaque.per_rater.f1.mean == pytest.approx((0.4 + 0.1) / 2)  # i1: mean of 0.5, 0.3; i2: 0.1
+    assert plaque.per_rater.sensitivity.n == 1  # i2's only rater has undefined sensitivity
+    assert plaque.per_rater.sensitivity.mean == pytest.approx(0.5)
+    assert plaque.fusion.f1.mean == pytest.approx(0.325)
+    assert agg["Scale"].per_rater.f1.std is None
     # identical after a CSV round trip (what the leaderboard re-checks)
     buf = io.StringIO()
     df.to_csv(buf, index=False)
     buf.seek(0)
     assert aggregate_scores(pd.read_csv(buf), 3, 200) == agg
     piu = per_image_union(df)
-    assert piu["i1"]["f1"] == pytest.approx(0.4) and piu["i2"]["sensitivity"] is None
+    assert piu["i1"].f1 == pytest.approx(0.4) and piu["i2"].sensitivity is None
+
+
+def _s(mean: float) -> Stat:
+    return Stat(mean=mean, std=0.1, ci_low=mean, ci_high=mean, n=10)
 
 
 def test_with_baseline() -> None:
     agg = aggregate_scores(_scores_table(), 0, 50)
-    base = {"Plaque": {m: {"mean": 0.5, "std": 0.1, "ci_low": 0.4, "ci_high": 0.6, "n": 10}
-                       for m in ("f1", "sensitivity", "specificity")},
-            "union": {"f1": {"mean": 0.0, "std": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 3},
-                      "sensitivity": None, "specificity": None}}
+    base = {"Plaque": MetricStats(f1=_s(0.5), sensitivity=_s(0.5), specificity=_s(0.5)),
+            "union": MetricStats(f1=_s(0.0), sensitivity=EMPTY_STAT, specificity=EMPTY_STAT)}
     out = with_baseline(agg, base)
-    vs = out["Plaque"]["vs_baseline"]["f1"]
-    assert vs["difference"] == pytest.approx(0.25 - 0.5) and vs["ratio"] == pytest.approx(0.5)
-    assert out["Scale"]["baseline"] == {"f1": None, "sensitivity": None, "specificity": None}
-    assert out["Scale"]["vs_baseline"]["f1"] == {"difference": None, "ratio": None}
-    assert out["union"]["vs_baseline"]["f1"]["ratio"] is None  # baseline mean 0
-    assert out["union"]["vs_baseline"]["sensitivity"]["difference"] is None
-
-
-@pytest.mark.parametrize("rule", ["any", "full", "majority", "fuzzy", "fuzzy_relative"])
-def test_fusion_scores_every_rule(rule: str) -> None:
-    from dermx_bench.consensus.fusion import fuse
-    from dermx_bench.harness.scoring import fusion_scores
-
-    rng = np.random.default_rng(5)
-    h, w = 9, 7
-    masks = [rle.encode((rng.random((h, w)) < 0.4).astype(np.uint8)) for _ in range(3)]
-    a = rng.random((h, w)).astype(np.float32)
-    flat = a.astype(np.float64).ravel(order="F")
-    prefix = np.concatenate(([0.0], np.cumsum(flat)))
-    got, mass = fusion_scores(flat, prefix, masks, 5, rule)
-    fused = fuse(masks, 5, rule).astype(np.float64)
-    exp = fuzzy_scores(a, fused)
-    assert mass == pytest.approx(fused.sum())
-    for k in ("f1", "sensitivity", "specificity"):
-        assert getattr(got, k) == pytest.approx(getattr(exp, k), rel=1e-6)
+    vs = out["Plaque"].vs_baseline.f1
+    assert vs.difference == pytest.approx(0.25 - 0.5) and vs.ratio == pytest.approx(0.5)
+    assert out["Plaque"].per_rater == agg["Plaque"].per_rater and out["Plaque"].baseline.f1 == _s(0.5)
+    assert (out["Scale"].baseline.f1, out["Scale"].baseline.sensitivity) == (None, None)  # none saved
+    assert (out["Scale"].vs_baseline.f1.difference, out["Scale"].vs_baseline.f1.ratio) == (None, None)
+    assert out["union"].vs_baseline.f1.ratio is None  # baseline mean 0
+    assert out["union"].vs_baseline.sensitivity.difference is None  # baseline undefined

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dermx_bench.leaderboard import add_run, publish
-from dermx_bench.leaderboard.tables import HUMAN_NAME
+from dermx_bench.leaderboard.board import HUMAN_NAME
 from tests.lb_fixture import make_run
 
 pytestmark = pytest.mark.browser

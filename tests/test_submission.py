@@ -51,7 +51,7 @@ def _entry_submission(folder: Path, fn: str = "build", n_out: int = 6, **overrid
     from safetensors.torch import save_file
 
     save_file(mod.Net(n_out).state_dict(), str(folder / "net.safetensors"))
-    cfg = {
+    cfg: dict[str, object] = {
         "name": "entry", "authors": ["A"], "entry_point": f"net:{fn}", "weights": "net.safetensors",
         "classes": DIAGNOSES, "input_size": [32, 32], "mean": [0.5] * 3, "std": [0.2] * 3,
         "resize": "stretch", "target_layer": "features",
@@ -142,7 +142,7 @@ def test_invalid_toml(tmp_path: Path) -> None:
         ({"input_size": [8, 8]}, ()),  # still valid: 1x1 feature map
     ],
 )
-def test_bad_fields(tmp_path: Path, override: dict[str, object], needles: tuple[str, ...]) -> None:
+def test_bad_fields(tmp_path: Path, override: dict[str, Any], needles: tuple[str, ...]) -> None:
     if "classes" in override or "input_size" in override:
         sub = make_submission(tmp_path / "s", **override)  # weights built to match
     else:

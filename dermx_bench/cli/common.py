@@ -33,7 +33,7 @@ def json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
 
 
-class RegistryChoice(click.Choice):  # type: ignore[type-arg]
+class RegistryChoice(click.Choice[str]):
     """A ``click.Choice`` whose names come from a registry, read only when the option is used.
 
     ``names`` is called when a value is checked or help is shown, so the CLI lists what
@@ -46,6 +46,6 @@ class RegistryChoice(click.Choice):  # type: ignore[type-arg]
         self._extra = tuple(extra)
         self.case_sensitive = True
 
-    @property  # type: ignore[override]
-    def choices(self) -> tuple[str, ...]:
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
         return (*self._names(), *self._extra)

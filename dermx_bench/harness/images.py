@@ -84,8 +84,8 @@ def _index(folder: Path) -> dict[str, list[Path]]:
     return by_stem
 
 
-def check_photo(path: Path, width: int, height: int, decode: bool = True) -> str | None:
-    """What is wrong with a photograph (None when fine).
+def check_photo(path: Path, height: int, width: int, decode: bool = True) -> str | None:
+    """What is wrong with a photograph of the annotated size (height, width) (None when fine).
 
     Reads the header for the size; with ``decode`` also decodes the pixels (JPEGs
     at 1/8 scale, which reads the whole file) to catch truncated files.
@@ -130,7 +130,7 @@ def find_images(
             out.problems[info.name] = ("ambiguous: several files share the stem: "
                                        + ", ".join(str(p.relative_to(root)) for p in paths))
             continue
-        problem = check_photo(paths[0], info.width, info.height, decode=decode)
+        problem = check_photo(paths[0], info.height, info.width, decode=decode)
         if problem is not None:
             out.problems[info.name] = problem
             continue

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dermx_bench import __version__
 from dermx_bench.core.errors import InputError, StoreError, SubmissionError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dermx_bench.darwin.ontology import Ontology
     from dermx_bench.harness.images import Geometry
     from dermx_bench.harness.submission import LoadedModel
+    from dermx_bench.store.selection import MultiDiagnosis
 
 TARGETS = ("gold", "predicted")
 
@@ -113,7 +114,8 @@ def _read_store(
     try:
         baseline = load_baseline(store)
         store_hash = store.content_hash()
-        refs = load_references(store, baseline.localisation_multi_diagnosis, baseline.release, ontology=onto)
+        md = cast("MultiDiagnosis", baseline.localisation_multi_diagnosis)
+        refs = load_references(store, md, baseline.release, ontology=onto)
         infos = {im.name: im for im in store.images()}
     finally:
         store.close()

@@ -17,6 +17,14 @@ from pycocotools import mask as cocomask
 from dermx_bench.masks.crop import Crop
 
 RLE = dict[str, Any]
+"""A binary mask of an image of (height, width) pixels: ``{"size": [height, width], "counts": str}``.
+
+``counts`` is COCO's compressed string of run lengths over the pixels in column-major
+(Fortran) order, i.e. down each column (row index fastest, pixel ``(row, col)`` at
+``col * height + row``), starting with a run of zeros (possibly empty). Decode with
+:func:`decode` to a uint8 (height, width) array of 0/1, or with :func:`runs` to the
+run lengths.
+"""
 
 
 def encode(mask: np.ndarray) -> RLE:

@@ -50,7 +50,7 @@ from dermx_bench.results.figures import (
     ResultModel,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Literal[2] = 2
 """The entry schema version this module writes."""
 READABLE_SCHEMA_VERSIONS = (1, 2)
 """The entry schema versions this module reads."""

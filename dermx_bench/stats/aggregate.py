@@ -16,7 +16,7 @@ a run's ``scores.csv`` to check an entry's figures.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -84,8 +84,8 @@ def aggregate_scores(
     fu_chars = set(fused.index.get_level_values(0))
     out: dict[str, LocalisationScores] = {}
     for ch in _order(sorted(n_images.index.tolist()), order):
-        pr = per_rater.xs(ch, level="characteristic") if ch in pr_chars else None
-        fu = fused.xs(ch, level="characteristic") if ch in fu_chars else None
+        pr = cast("pd.DataFrame", per_rater.xs(ch, level="characteristic")) if ch in pr_chars else None
+        fu = cast("pd.DataFrame", fused.xs(ch, level="characteristic")) if ch in fu_chars else None
         out[ch] = LocalisationScores(
             n_images=int(n_images[ch]),
             per_rater=_metric_stats(pr, seed, n_boot),

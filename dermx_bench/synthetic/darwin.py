@@ -52,9 +52,11 @@ class Lesion:
 
 @dataclass
 class SynthImage:
+    """A simulated photograph's annotation truth: size (height, width) in pixels, diagnosis, lesions."""
+
     name: str
-    width: int
     height: int
+    width: int
     diagnosis: str
     lesions: list[Lesion] = field(default_factory=list)
 
@@ -78,13 +80,14 @@ def _blob(rng: np.random.Generator, cx: float, cy: float, r: float, n: int = 14)
 
 
 def make_images(n_images: int, rng: np.random.Generator, size: tuple[int, int] = (120, 160)) -> list[SynthImage]:
-    """``n_images`` images (cycling through the diagnoses) of about ``size`` (height, width)."""
+    """``n_images`` images (cycling through the diagnoses) of about ``size`` = (height, width)."""
     images = []
+    height, width = size
     for i in range(n_images):
         dx = DIAGNOSES[i % len(DIAGNOSES)]
-        w = int(size[1] * rng.uniform(0.9, 1.1))  # width drawn first: the sample stays byte for byte
-        h = int(size[0] * rng.uniform(0.9, 1.1))
-        img = SynthImage(f"synth{i:04d}", w, h, dx)
+        w = int(width * rng.uniform(0.9, 1.1))  # the width is drawn first (kept: same images per seed)
+        h = int(height * rng.uniform(0.9, 1.1))
+        img = SynthImage(f"synth{i:04d}", height=h, width=w, diagnosis=dx)
         for _ in range(int(rng.integers(2, 5))):
             r = min(w, h) * rng.uniform(0.08, 0.2)
             cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
