@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from dermx_bench.harness.run_state import (
     write_state,
 )
 from dermx_bench.results.run import RunSummary
+
+if TYPE_CHECKING:
+    from dermx_bench.consensus.references import ImageReference
 
 __all__ = ["ScoreOptions", "RunConflictError", "score_run", "plan_run", "overlay_stem"]
 
@@ -87,7 +90,7 @@ class _Scorer:
     def _predicted_targets(self, logits: np.ndarray) -> list[int]:
         return [int(self.dx_cols[j]) for j in logits[:, self.dx_cols].argmax(axis=1)]
 
-    def score(self, batch_refs: Sequence[Any], x: np.ndarray) -> tuple[list[list[Any]], list[list[Any]]]:
+    def score(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> tuple[list[list[Any]], list[list[Any]]]:
         """The batch's ``scores.csv`` and ``predictions.csv`` rows (and its overlays drawn)."""
         import torch
 
@@ -121,7 +124,7 @@ class _Scorer:
                 self._overlay(ref, full, predicted, explained, f1)
         return score_rows, pred_rows
 
-    def _overlay(self, ref: Any, full: np.ndarray, predicted: str, explained: str, f1: float | None) -> None:
+    def _overlay(self, ref: ImageReference, full: np.ndarray, predicted: str, explained: str, f1: float | None) -> None:
         from dermx_bench.harness.images import load_photo
 
         union = ref.fuse(UNION) if ref.drawn(UNION) else np.zeros(ref.size, np.float32)
