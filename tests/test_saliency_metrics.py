@@ -177,7 +177,7 @@ def test_registry() -> None:
         "best_dice", "best_iou", "spearman", "pointing_game", "auroc", "relevance_mass", "relevance_rank"]
     assert get_saliency_metric("auroc")(A3, S3) == 15 / 18
     assert get_saliency_metric("pointing_game")(A3, S3, tolerance=1) == 1.0
-    with pytest.raises(RegistryError, match="unknown saliency metric 'dice'; choose one of: best_dice"):
+    with pytest.raises(RegistryError, match=r"unknown saliency metric 'dice'; did you mean 'best_dice'\? choose one of: best_dice"):
         get_saliency_metric("dice")
 
 
