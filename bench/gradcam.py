@@ -215,7 +215,7 @@ def _ensure_v1_store(data: Path, work: Path) -> Path:
     if not db.exists():
         t = time.perf_counter()
         ingest_sources(db, [data / "v1-2021" / "annotations"], metadata=data / "v1-2021" / "metadata.csv")
-        with Store.open(db) as st:
+        with Store.open(db, write=True) as st:
             save_baselines(st, "2026-01-01T00:00:00+00:00")
         print(f"setup: ingested v1-2021 and saved the baseline in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     return db

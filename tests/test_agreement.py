@@ -279,7 +279,7 @@ def test_pairwise_identical_raters_is_one(tmp_path: Path) -> None:
 
 
 def test_save_and_load_baseline(tiny_store: Path, tmp_path: Path) -> None:
-    with Store.open(tiny_store) as store:
+    with Store.open(tiny_store, write=True) as store:
         with pytest.raises(StoreError, match="agreement --store .* --save"):
             load_baseline(store)
         saved = save_baselines(store, "2026-01-01T00:00:00Z")

@@ -100,8 +100,12 @@ def test_brush_pixels_equal_an_independent_decode(h: int, w: int, values: int, s
          "odd length 3"),
         (lambda L: L.update(dense_rle=[0, 11, 1, "1"]),
          "annotations[1] ('__raster_layer__').raster_layer.dense_rle[3]", "expected an integer, got '1'"),
-        (lambda L: L.update(dense_rle=[0, 13, 1, -1]),
-         "annotations[1] ('__raster_layer__').raster_layer.dense_rle[2]", "non-negative"),
+        (lambda L: L.update(dense_rle=[0, 12, 1, -1]),
+         "annotations[1] ('__raster_layer__').raster_layer.dense_rle[3]", "expected a count in 0..12"),
+        (lambda L: L.update(dense_rle=[-1, 12]),
+         "annotations[1] ('__raster_layer__').raster_layer.dense_rle[0]", "expected a value in 0..2**32-1"),
+        (lambda L: L.update(dense_rle=[2**64, 12]),
+         "annotations[1] ('__raster_layer__').raster_layer.dense_rle[0]", "expected a value in 0..2**32-1"),
     ],
 )
 def test_bad_raster_layer_is_a_located_error(edit: Any, where: str, what: str) -> None:

@@ -202,10 +202,14 @@ def test_schema_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     store = tmp_path / "s.db"
     ingest_sources(store, [SAMPLE / "annotations"])
     before = snapshot(store)
-    with Store.open(store) as s:  # make it what dermx-bench wrote before the shape column
+    with Store.open(store, write=True) as s:  # make it what dermx-bench wrote before the shape column
         s.conn.execute("ALTER TABLE annotations DROP COLUMN shape")
         s.conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    with Store.open(store) as s:
+    v1 = store.read_bytes()
+    with pytest.raises(StoreError, match="schema version 1.*dermx-bench migrate --store"):
+        Store.open(store)  # a read-only open never upgrades
+    assert store.read_bytes() == v1
+    with Store.open(store, write=True) as s:
         assert s.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
         assert s.annotations(s.evaluations()[0].id)[0]["shape"] is None
     assert snapshot(store) == before

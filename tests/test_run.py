@@ -43,7 +43,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_dataset(root / "darwin", images, ["r1", "r2", "r3"], rng)
     store = root / "s.db"
     ingest_sources(store, [root / "darwin" / "annotations"], metadata=root / "darwin" / "metadata.csv")
-    with Store.open(store) as st:
+    with Store.open(store, write=True) as st:
         save_baselines(st, "2026-01-01T00:00:00+00:00")
     write_store_images(store, root / "photos", seed=1, marker=True)
     sub = make_submission(root / "sub", input_size=(48, 64), target_layer="layer3")
@@ -311,7 +311,7 @@ def test_real_v1_annotations_with_synthetic_photos(tmp_path: Path) -> None:
     root = dermx_data() / "v1-2021"
     db = tmp_path / "v1.db"
     ingest_sources(db, [root / "annotations"], metadata=root / "metadata.csv")
-    with Store.open(db) as st:
+    with Store.open(db, write=True) as st:
         save_baselines(st, "2026-01-01T00:00:00+00:00")
         refs = load_references(st)
     assert len(refs) == 525

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from dermx_bench.cli.common import RegistryChoice, progress, store_option
+from dermx_bench.cli.common import RegistryChoice, lock_timeout_option, progress, store_option
 from dermx_bench.store.selection import MULTI_DIAGNOSIS_OPTIONS
 
 _MULTI = list(MULTI_DIAGNOSIS_OPTIONS)
@@ -71,8 +71,9 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
 @click.option("--save", is_flag=True,
               help="Compute every table with the published conventions and save them, with the store's "
                    "content hash, as the baseline that scoring and the leaderboard use.")
+@lock_timeout_option
 def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, fmt: str, release: str | None,
-              save: bool) -> None:
+              save: bool, lock_timeout: float) -> None:
     """Inter-rater agreement of the dermatologists (METHODS §6): the human baseline.
 
     \b
@@ -81,6 +82,8 @@ def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, f
       dermx-bench agreement --store dermx.db --table localisation --format csv
       dermx-bench agreement --store dermx.db --table all --format md > report.md
       dermx-bench agreement --store dermx.db --save
+
+    Only --save writes to the store; otherwise it is opened read-only.
     """
     from dermx_bench.consensus.agreement import TABLES, compute_tables
     from dermx_bench.consensus.agreement_report import render
@@ -94,7 +97,7 @@ def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, f
         raise click.UsageError("the csv format holds one table; choose one with --table")
     if save and multi_diagnosis is not None:
         raise click.UsageError("--save always uses the published conventions; leave out --multi-diagnosis")
-    with Store.open(store_path) as store:
+    with Store.open(store_path, write=save, timeout=lock_timeout) as store:
         if save:
             with progress(None, "saving baselines") as bar:
                 doc = save_baselines(store, datetime.now(UTC).isoformat(timespec="seconds"), release=release,

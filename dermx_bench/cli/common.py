@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from dermx_bench.core.limits import DEFAULT_LOCK_TIMEOUT
+
 
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON on stdout."""
@@ -26,6 +28,13 @@ def store_option(f: Any) -> Any:
     return click.option(
         "--store", "store_path", required=True, type=click.Path(dir_okay=False),
         help="The dataset store (an SQLite file made by 'dermx-bench ingest').",
+    )(f)
+
+
+def lock_timeout_option(f: Any) -> Any:
+    return click.option(
+        "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+        help="How long to wait for another process writing the store before failing.",
     )(f)
 
 

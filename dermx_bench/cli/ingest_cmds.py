@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from dermx_bench.cli.common import emit_json, json_option, progress, store_option
+from dermx_bench.cli.common import (
+    emit_json,
+    json_option,
+    lock_timeout_option,
+    progress,
+    store_option,
+)
+from dermx_bench.core.limits import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from dermx_bench.darwin.conventions import MaskConvention
 from dermx_bench.darwin.naming import DEFAULT_NAME_PATTERN
 
@@ -35,10 +42,17 @@ from dermx_bench.darwin.naming import DEFAULT_NAME_PATTERN
                    "A store holds one convention.")
 @click.option("--release", default=None,
               help="Release label of these evaluations [default: the folder above 'annotations', or the zip name].")
+@click.option("--max-image-pixels", default=DEFAULT_MAX_IMAGE_PIXELS, show_default=True,
+              type=click.IntRange(min=1),
+              help=f"Refuse images of more pixels than this (width x height; each side at most {MAX_IMAGE_SIDE}).")
+@click.option("--max-file-mb", default=DEFAULT_MAX_FILE_BYTES // 2**20, show_default=True, type=click.IntRange(min=1),
+              help="Refuse Darwin files (and zip members, uncompressed) larger than this many MiB.")
+@lock_timeout_option
 @json_option
 def ingest(sources: tuple[str, ...], store_path: str, metadata: str | None, replace: bool, skip_invalid: bool,
            allow_unknown: bool, name_pattern: str, rater: str | None, strict_types: bool, mask_convention: str,
-           release: str | None, as_json: bool) -> None:
+           release: str | None, max_image_pixels: int, max_file_mb: int, lock_timeout: float,
+           as_json: bool) -> None:
     """Ingest V7 Darwin exports (JSON 1.0/2.0 files, folders, .zip) into a dataset store.
 
     Polygons, boxes (flagged as coarse), ellipses and brush masks become masks; points,
@@ -48,6 +62,11 @@ def ingest(sources: tuple[str, ...], store_path: str, metadata: str | None, repl
     Everything is validated before the store is touched, and the store is written
     in one transaction: on any error nothing changes. Prints a report of what was
     read and everything odd in the export, with where each rater and image name came from.
+
+    Rater and image names become file names, so they must be 1 to 200 characters of
+    UTF-8 text without '/', '\\' or control characters, not starting with '.', and
+    without a space at either end; a file whose names break this rule is invalid.
+    Only ingest creates a store, and only in a new file.
     """
     from dermx_bench.store.ingest import ingest_sources
 
@@ -56,6 +75,7 @@ def ingest(sources: tuple[str, ...], store_path: str, metadata: str | None, repl
             store_path, sources, metadata=metadata, replace=replace, skip_invalid=skip_invalid,
             allow_unknown=allow_unknown, name_pattern=name_pattern, rater=rater, strict_types=strict_types,
             mask_convention=mask_convention, release=release, on_file=lambda: bar.update(1),
+            max_image_pixels=max_image_pixels, max_file_bytes=max_file_mb * 2**20, lock_timeout=lock_timeout,
         )
     data = report.as_dict()
     if as_json:
@@ -153,6 +173,22 @@ def info(store_path: str, as_json: bool) -> None:
             click.echo(f"  {k}: {v if not isinstance(v, dict) else ', '.join(f'{a} {b}' for a, b in v.items())}")
 
 
+@click.command()
+@store_option
+@lock_timeout_option
+def migrate(store_path: str, lock_timeout: float) -> None:
+    """Upgrade a store made by an older dermx-bench to this schema version, in place.
+
+    Commands that only read a store (info, export, fuse, agreement without --save,
+    score, synth-images) open it read-only and ask for this when its schema is older.
+    """
+    from dermx_bench.store.db import SCHEMA_VERSION, Store
+
+    with Store.open(store_path, write=True, timeout=lock_timeout):
+        pass
+    click.echo(f"{store_path}: store schema version {SCHEMA_VERSION}")
+
+
 @click.group()
 def export() -> None:
     """Export masks as COCO JSON or DermX-style PNGs."""
@@ -190,4 +226,4 @@ def export_masks(store_path: str, out_dir: str) -> None:
     click.echo(f"Wrote {n} masks to {out_dir}")
 
 
-COMMANDS: list[click.Command] = [ingest, info, export]
+COMMANDS: list[click.Command] = [ingest, info, migrate, export]

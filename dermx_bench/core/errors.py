@@ -7,16 +7,22 @@ class DermxError(Exception):
     """Base class of every error the toolkit raises on purpose."""
 
 
+def printable(text: object) -> str:
+    """``str(text)`` with bytes that are not UTF-8 (from file names) shown as ``\\xNN`` escapes."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class InputError(DermxError):
     """Bad input: names the file, the place in it and what was expected.
 
-    ``str(err)`` reads ``<file>: <where>: <what>`` (``where`` omitted when empty).
+    ``str(err)`` reads ``<file>: <where>: <what>`` (``where`` omitted when empty); a file
+    name whose bytes are not UTF-8 is shown with ``\\xNN`` escapes.
     """
 
     def __init__(self, file: object, where: str, what: str) -> None:
-        self.file = str(file)
-        self.where = where
-        self.what = what
+        self.file = printable(file)
+        self.where = printable(where)
+        self.what = printable(what)
         super().__init__(": ".join(p for p in (self.file, where, what) if p))
 
 

@@ -70,8 +70,9 @@ def decode_dense_rle(f: Fields, data: Any, where: str, height: int, width: int) 
     mapping_raw = f.obj(layer.get("mask_annotation_ids_mapping"), f"{where}.mask_annotation_ids_mapping")
     mapping: dict[str, int] = {}
     for k, v in mapping_raw.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise f.fail(f"{where}.mask_annotation_ids_mapping.{k}", f"expected a positive integer, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 2**32:
+            raise f.fail(f"{where}.mask_annotation_ids_mapping.{k}",
+                         f"expected a positive integer below 2**32, got {v!r}")
         mapping[str(k)] = v
     dense = f.lst(layer.get("dense_rle"), f"{where}.dense_rle")
     if len(dense) % 2:
@@ -79,18 +80,20 @@ def decode_dense_rle(f: Fields, data: Any, where: str, height: int, width: int) 
     if not all(type(v) is int for v in dense):
         bad = next(i for i, v in enumerate(dense) if type(v) is not int)
         raise f.fail(f"{where}.dense_rle[{bad}]", f"expected an integer, got {dense[bad]!r}")
+    if not all(0 <= v <= height * width for v in dense[1::2]):
+        bad = next(i for i, v in enumerate(dense[1::2]) if not 0 <= v <= height * width)
+        raise f.fail(f"{where}.dense_rle[{2 * bad + 1}]", f"expected a count in 0..{height * width} (the slot's "
+                                                          f"pixels), got {dense[2 * bad + 1]!r}")
+    if not all(0 <= v < 2**32 for v in dense[::2]):
+        bad = next(i for i, v in enumerate(dense[::2]) if not 0 <= v < 2**32)
+        raise f.fail(f"{where}.dense_rle[{2 * bad}]", f"expected a value in 0..2**32-1, got {dense[2 * bad]!r}")
+    total = sum(dense[1::2])
+    if total != height * width:
+        raise f.fail(f"{where}.dense_rle", f"expected counts adding up to {height * width} (the slot's "
+                                           f"{height}x{width} pixels), got {total}")
     pairs = np.asarray(dense, dtype=np.int64).reshape(-1, 2)
     values, counts = pairs[:, 0], pairs[:, 1]
-    if pairs.size and (values.min() < 0 or counts.min() < 0):
-        bad = int(np.flatnonzero((values < 0) | (counts < 0))[0])
-        raise f.fail(f"{where}.dense_rle[{2 * bad}]", f"expected non-negative values and counts, "
-                                                      f"got ({int(values[bad])}, {int(counts[bad])})")
-    if int(counts.sum()) != height * width:
-        raise f.fail(f"{where}.dense_rle", f"expected counts adding up to {height * width} (the slot's "
-                                           f"{height}x{width} pixels), got {int(counts.sum())}")
     top = int(values.max()) if values.size else 0
-    if top >= 2**32:
-        raise f.fail(f"{where}.dense_rle", f"expected values below 2**32, got {top}")
     dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32
     labels = np.repeat(values.astype(dtype), counts).reshape(height, width)
     return labels, mapping

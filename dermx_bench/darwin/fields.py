@@ -13,7 +13,18 @@ from typing import Any
 import numpy as np
 
 from dermx_bench.core.errors import InputError
+from dermx_bench.core.limits import MAX_IMAGE_SIDE
 from dermx_bench.darwin.records import Ring
+
+
+def finite(v: Any) -> bool:
+    """Whether ``v`` is a JSON number (not a bool) that a float64 holds finitely."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond float64
+        return False
 
 
 class Fields:
@@ -37,18 +48,25 @@ class Fields:
 
     def number(self, v: Any, where: str, *, minimum: float | None = None) -> float:
         """A finite number (not a bool), at least ``minimum`` when given."""
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.fail(where, f"expected a finite number, got {v!r}")
+        if not finite(v):
+            raise self.fail(where, f"expected a finite number, got {_short(v)}")
         if minimum is not None and v < minimum:
-            raise self.fail(where, f"expected a number >= {minimum:g}, got {v!r}")
+            raise self.fail(where, f"expected a number >= {minimum:g}, got {_short(v)}")
         return float(v)
 
     def size(self, v: Any, where: str) -> int:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-            raise self.fail(where, f"expected a positive integer, got {v!r}")
-        if int(v) != v:
-            raise self.fail(where, f"expected a positive integer, got {v!r}")
+        if not finite(v) or v <= 0 or int(v) != v:
+            raise self.fail(where, f"expected a positive integer, got {_short(v)}")
         return int(v)
+
+    def image_size(self, height: int, width: int, where: str, max_pixels: int) -> None:
+        """Refuse an image wider or taller than :data:`MAX_IMAGE_SIDE` or of more than ``max_pixels``."""
+        if height > MAX_IMAGE_SIDE or width > MAX_IMAGE_SIDE:
+            raise self.fail(where, f"expected a width and height of at most {MAX_IMAGE_SIDE} pixels, "
+                                   f"got {width}x{height}")
+        if height * width > max_pixels:
+            raise self.fail(where, f"a {width}x{height} image has {height * width} pixels, more than the limit "
+                                   f"of {max_pixels}; pass --max-image-pixels to raise it")
 
     def point(self, v: Any, where: str) -> tuple[float, float]:
         """An ``{"x": number, "y": number}`` object."""
@@ -63,7 +81,11 @@ class Fields:
         except (TypeError, KeyError):
             xs = ys = []
         if len(xs) == len(pts) and {type(c) for c in xs} | {type(c) for c in ys} <= {int, float}:
-            if all(map(math.isfinite, xs)) and all(map(math.isfinite, ys)):
+            try:
+                ok = all(map(math.isfinite, xs)) and all(map(math.isfinite, ys))
+            except OverflowError:  # an integer beyond float64: the slow path names it
+                ok = False
+            if ok:
                 if len(pts) < 3:
                     raise self.fail(where, f"expected a ring of at least 3 points, got {len(pts)}")
                 return np.array((xs, ys), dtype=np.float64).T.copy()
@@ -71,3 +93,12 @@ class Fields:
         if len(out) < 3:
             raise self.fail(where, f"expected a ring of at least 3 points, got {len(out)}")
         return np.array(out, dtype=np.float64).reshape(-1, 2)
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    """``repr(v)`` cut to ``limit`` characters (a huge number or a deep list stays readable)."""
+    try:
+        text = repr(v)
+    except (RecursionError, ValueError):  # ValueError: an int too long for repr
+        return f"a {type(v).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

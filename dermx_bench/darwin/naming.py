@@ -13,6 +13,9 @@ pattern's ``image`` group when the file name splits into this same rater; else t
 the file records (2.0 ``item.name``, 1.0 ``image.original_filename``), without its
 extension, and without a leading ``<rater>_`` when that is this rater (DermX uploaded each
 rater's copy of a photograph under such a name); else the whole file stem.
+
+Both names must follow the name rule of :mod:`dermx_bench.core.paths` (they become parts
+of file names): a name that breaks it refuses the file, naming where the name came from.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from dermx_bench.core.errors import InputError
+from dermx_bench.core.paths import NAME_RULE, name_problem
 
 #: Default rule to split ``<rater>_<image stem>.json``: rater up to the first ``_``.
 DEFAULT_NAME_PATTERN = r"^(?P<rater>[^_]+)_(?P<image>.+)$"
@@ -103,3 +107,21 @@ def name_file(
             return Naming(who, origin, inner[1], f"{field} without '{who}_'", note)
         return Naming(who, origin, stem, field, note)
     return Naming(who, origin, PurePosixPath(file_name).stem, FILE_STEM, note)
+
+
+def _where(origin: str) -> str:
+    """The place in a file an origin names (``annotators`` -> ``annotations[].annotators``)."""
+    if origin == ANNOTATORS:
+        return "annotations[].annotators"
+    return origin.split(" without ")[0]
+
+
+def check_names(label: str, naming: Naming) -> None:
+    """Raise :class:`InputError` (file ``label``, the name's origin) when a name breaks the name rule."""
+    for role, name, origin in (("rater", naming.rater, naming.rater_origin),
+                               ("image", naming.image, naming.image_origin)):
+        problem = name_problem(name)
+        if problem is not None:
+            hint = "pass --rater NAME or --name-pattern" if role == "rater" else "rename the file or pass --name-pattern"
+            raise InputError(label, _where(origin), f"{role} name {name!r} {problem}; names become file names, so "
+                             f"they must be {NAME_RULE} ({hint})")

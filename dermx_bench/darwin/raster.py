@@ -108,8 +108,12 @@ def rasterise_ellipse(e: Ellipse, height: int, width: int) -> Crop:
     the image are cut off. A zero radius leaves the pixels on the segment.
     """
     hx, hy = ellipse_extent(e)
-    x0, x1 = max(math.floor(e.cx - hx), 0), min(math.ceil(e.cx + hx), width - 1)
-    y0, y1 = max(math.floor(e.cy - hy), 0), min(math.ceil(e.cy + hy), height - 1)
+
+    def inside(v: float, n: int) -> float:  # keeps floor/ceil finite for huge (or infinite) extents
+        return min(max(v, -1.0), float(n))
+
+    x0, x1 = max(math.floor(inside(e.cx - hx, width)), 0), min(math.ceil(inside(e.cx + hx, width)), width - 1)
+    y0, y1 = max(math.floor(inside(e.cy - hy, height)), 0), min(math.ceil(inside(e.cy + hy, height)), height - 1)
     if x0 > x1 or y0 > y1:
         return empty(height, width)
     dx = np.arange(x0, x1 + 1, dtype=np.float64) - e.cx

@@ -21,11 +21,13 @@ import hashlib
 import json
 from typing import Any
 
+from dermx_bench.core.limits import DEFAULT_MAX_IMAGE_PIXELS
 from dermx_bench.darwin.brush import RasterLayer, decode_dense_rle
 from dermx_bench.darwin.fields import Fields
 from dermx_bench.darwin.naming import (
     DEFAULT_NAME_PATTERN,
     check_name_pattern,
+    check_names,
     name_file,
     split_name,
 )
@@ -50,14 +52,20 @@ def parse_evaluation(
     allow_unknown: bool = False,
     rater: str | None = None,
     strict_types: bool = False,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> Evaluation:
     """Parse one Darwin JSON file (1.0 or 2.0) into an :class:`Evaluation`.
 
     ``rater`` names the rater of every file (``--rater``); ``strict_types`` makes
-    points, lines and skeletons an error instead of skipped. Raises
+    points, lines and skeletons an error instead of skipped; an image of more than
+    ``max_image_pixels`` pixels (or a side above
+    :data:`~dermx_bench.core.limits.MAX_IMAGE_SIDE`) is refused. Rater and image names
+    must follow the name rule of :mod:`dermx_bench.core.paths`. Raises
     :class:`~dermx_bench.core.errors.InputError` naming the file, the place in it and
     what was expected.
     """
+    if raw.error is not None:
+        raise raw.error
     f = Fields(raw.label)
     try:
         doc = json.loads(raw.data.decode("utf-8"))
@@ -65,6 +73,10 @@ def parse_evaluation(
         raise f.fail(f"byte {exc.start}", "expected UTF-8 encoded JSON") from None
     except json.JSONDecodeError as exc:
         raise f.fail(f"line {exc.lineno} column {exc.colno}", f"expected valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise f.fail("", "expected JSON nested at most a few hundred levels deep") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise f.fail("", f"expected valid JSON ({exc})") from None
     doc = f.obj(doc, "top level")
     is_v2 = str(doc.get("version", "")).startswith("2")
     anns_raw = f.lst(doc.get("annotations"), "annotations")
@@ -82,6 +94,7 @@ def parse_evaluation(
         image = f.obj(doc["image"], "image")
         width = f.size(image.get("width"), "image.width")
         height = f.size(image.get("height"), "image.height")
+        f.image_size(height, width, "image.width/height", max_image_pixels)
         recorded = ("image.original_filename", str(image.get("original_filename") or image.get("filename") or ""))
         slot_of = [""] * len(anns_raw)
 
@@ -92,7 +105,7 @@ def parse_evaluation(
     ]
     slot = ""
     if is_v2:
-        slot, height, width = _drawing_slot(f, parsed, slots)
+        slot, height, width = _drawing_slot(f, parsed, slots, max_image_pixels)
     annotations, skipped = _attach_masks(f, parsed, height, width)
 
     naming = name_file(raw.name, pattern=name_pattern, rater=rater,
@@ -100,6 +113,7 @@ def parse_evaluation(
     if naming is None:
         raise f.fail("file name", f"expected <rater>_<image>.json matching {name_pattern!r}"
                      + (" or annotators in the annotations" if is_v2 else "") + ", or pass --rater NAME")
+    check_names(f.label, naming)
     return Evaluation(
         source=raw.label, sha256=hashlib.sha256(raw.data).hexdigest(),
         format="darwin-2.0" if is_v2 else "darwin-1.0", rater=naming.rater, image=naming.image,
@@ -129,7 +143,7 @@ def _slot_names(f: Fields, anns: list[Any], slots: list[dict[str, Any]]) -> list
 
 
 def _drawing_slot(
-    f: Fields, parsed: list[Annotation | Skipped | RasterRef], slots: list[dict[str, Any]]
+    f: Fields, parsed: list[Annotation | Skipped | RasterRef], slots: list[dict[str, Any]], max_pixels: int
 ) -> tuple[str, int, int]:
     """The one slot the areas are drawn on (the first slot if none), and its (height, width)."""
     names = [str(s.get("slot_name", k)) for k, s in enumerate(slots)]
@@ -148,6 +162,7 @@ def _drawing_slot(
         raise f.fail(f"item.slots[{k}].type", f"expected an image slot, got {kind!r}")
     height = f.size(slots[k].get("height"), f"item.slots[{k}].height")
     width = f.size(slots[k].get("width"), f"item.slots[{k}].width")
+    f.image_size(height, width, f"item.slots[{k}].width/height", max_pixels)
     return names[k], height, width
 
 

@@ -9,7 +9,10 @@ of it), ``history`` (evaluations replaced by ``--replace``), ``ingests`` (a log 
 reports) and ``results`` (saved tables such as the inter-rater baselines).
 
 Every write happens in one ``BEGIN IMMEDIATE`` transaction: concurrent writers
-wait for each other, and a killed writer leaves the store as it was.
+wait for each other (up to a lock timeout, then an error naming the writer that holds
+the store), and a killed writer leaves the store as it was. Readers open the file
+read-only (SQLite ``mode=ro``); only ``ingest`` creates a store, and a file that is not
+one is refused unchanged.
 """
 
 from __future__ import annotations
@@ -24,81 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from dermx_bench.core.errors import StoreError
+from dermx_bench.core.limits import DEFAULT_LOCK_TIMEOUT
 from dermx_bench.darwin.conventions import MaskConvention
+from dermx_bench.store.schema import SCHEMA_VERSION, check_schema
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA_VERSION", "EvaluationInfo", "ImageInfo", "Store", "pack_rings",
+           "unpack_rings"]
+
 #: Format of :meth:`Store.content_hash`; a schema change that adds no content keeps it.
 _HASH_FORMAT = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    file_name TEXT,
-    width INTEGER NOT NULL CHECK (width > 0),
-    height INTEGER NOT NULL CHECK (height > 0),
-    dataset TEXT,
-    gold_diagnosis TEXT,
-    skin_tone TEXT,
-    age TEXT
-);
-CREATE TABLE IF NOT EXISTS raters (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS evaluations (
-    id INTEGER PRIMARY KEY,
-    release TEXT NOT NULL,
-    rater_id INTEGER NOT NULL REFERENCES raters(id),
-    image_id INTEGER NOT NULL REFERENCES images(id),
-    format TEXT NOT NULL,
-    source TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    ingested_at TEXT NOT NULL,
-    diagnoses TEXT NOT NULL,
-    discard_tags TEXT NOT NULL,
-    tags TEXT NOT NULL,
-    UNIQUE (rater_id, image_id)
-);
-CREATE TABLE IF NOT EXISTS annotations (
-    id INTEGER PRIMARY KEY,
-    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    raw_name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    ring_sizes TEXT NOT NULL,
-    coords BLOB,
-    bbox TEXT,
-    shape TEXT,
-    UNIQUE (evaluation_id, idx)
-);
-CREATE TABLE IF NOT EXISTS masks (
-    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
-    characteristic TEXT NOT NULL,
-    height INTEGER NOT NULL,
-    width INTEGER NOT NULL,
-    counts TEXT NOT NULL,
-    area INTEGER NOT NULL,
-    PRIMARY KEY (evaluation_id, characteristic)
-);
-CREATE TABLE IF NOT EXISTS history (
-    id INTEGER PRIMARY KEY,
-    replaced_at TEXT NOT NULL,
-    rater TEXT NOT NULL,
-    image TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ingests (id INTEGER PRIMARY KEY, at TEXT NOT NULL, report TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS results (
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    saved_at TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-CREATE INDEX IF NOT EXISTS annotations_evaluation ON annotations(evaluation_id);
-"""
 
 
 @dataclass(frozen=True)
@@ -161,15 +98,30 @@ def unpack_rings(sizes: list[int], blob: bytes | None) -> list[list[list[float]]
 
 
 class Store:
-    """An open dataset store. Use :meth:`open` (``create=True`` to make a new one)."""
+    """An open dataset store: :meth:`open` reads (read-only), ``write=True`` writes, ``create=True`` makes one."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT,
+                 writable: bool = True) -> None:
         self.conn = conn
         self.path = path
+        self.timeout = timeout
+        self.writable = writable
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False, timeout: float = 60.0) -> Store:
+    def open(cls, path: str | Path, *, write: bool = False, create: bool = False,
+             timeout: float = DEFAULT_LOCK_TIMEOUT) -> Store:
+        """Open the store at ``path``.
+
+        By default the file is opened read-only (SQLite ``mode=ro``): nothing, not even a
+        schema upgrade, is written. ``write`` opens it for writing (upgrading a schema-1
+        store in place); ``create`` also makes a new store when ``path`` does not exist
+        (or is an empty database). A file that is not a dermx-bench store is refused
+        unchanged, as is a schema-1 store opened read-only (run ``dermx-bench migrate``).
+        A writer waits ``timeout`` seconds for another writer, then fails with
+        :class:`StoreError` saying who holds the store.
+        """
         p = Path(path)
+        write = write or create
         if not p.exists() and not create:
             raise StoreError(f"{p}: no such store (create one with 'dermx-bench ingest ... --store {p}')")
         if p.exists() and p.is_dir():
@@ -177,50 +129,31 @@ class Store:
         if create:
             p.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(p, timeout=timeout, isolation_level=None)
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if write:
+                conn = sqlite3.connect(p, timeout=timeout, isolation_level=None)
+            else:
+                conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+                                       isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{p}: not a dermx-bench store ({exc})") from None
-        store = cls(conn, p)
-        store._init_schema()
+            raise StoreError(f"{p}: cannot open the store ({exc})") from None
+        store = cls(conn, p, timeout, write)
+        try:
+            check_schema(store, write, create)
+            if write:
+                store._pragma("PRAGMA journal_mode = WAL")
+                store._pragma("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
         return store
 
-    def _init_schema(self) -> None:
+    def _pragma(self, statement: str) -> None:
         try:
-            row = self.conn.execute(
-                "SELECT value FROM meta WHERE key='schema_version'"
-            ).fetchone() if self._has_table("meta") else None
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a dermx-bench store ({exc})") from None
-        if row is None:
-            with self.transaction() as c:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-        elif int(row[0]) == 1:
-            self._migrate_from_1()
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: store schema version {row[0]}, this dermx-bench reads {SCHEMA_VERSION}"
-            )
-
-    def _migrate_from_1(self) -> None:
-        """Version 1 -> 2: annotations gain ``shape`` (NULL for the tags and polygons v1 held)."""
-        try:
-            with self.transaction() as c:
-                row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                if int(row[0]) == 1:  # another process may have migrated it meanwhile
-                    c.execute("ALTER TABLE annotations ADD COLUMN shape TEXT")
-                    c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            self.conn.execute(statement)
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path}: store schema version 1 must be upgraded to {SCHEMA_VERSION} in place, "
-                             f"which failed ({exc}); open it once with write access") from None
+            raise self._locked(exc) from None
 
     def mask_convention(self) -> MaskConvention:
         """How the store's polygon masks were drawn (``clamp`` unless ingested with another)."""
@@ -243,14 +176,44 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception.
+
+        Waits up to the store's timeout for another writer, then raises :class:`StoreError`
+        naming the writer that holds the store (see :mod:`dermx_bench.store.writer`).
+        """
+        from dermx_bench.store import writer
+
+        if not self.writable:
+            raise StoreError(f"{self.path}: opened read-only; open it with write=True to change it")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._locked(exc) from None
+        note = writer.note(self.path)
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            writer.clear(note)
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self.conn.execute("ROLLBACK")
+            raise self._locked(exc) from None
+        finally:
+            writer.clear(note)
+
+    def _locked(self, exc: sqlite3.OperationalError) -> StoreError:
+        """The error for a store another writer holds (or an OperationalError said as is)."""
+        from dermx_bench.store import writer
+
+        text = str(exc)
+        if "locked" not in text and "busy" not in text:
+            return StoreError(f"{self.path}: {text}")
+        return StoreError(f"{self.path}: locked by another writer for more than {self.timeout:g} s "
+                          f"({writer.describe(self.path)}); wait for it to finish, or stop it, then run this "
+                          "again (--lock-timeout waits longer)")
 
     # -- reading -------------------------------------------------------------------------
 

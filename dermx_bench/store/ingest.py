@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dermx_bench.core.errors import ConflictError, DermxError, InputError, StoreError
+from dermx_bench.core.errors import ConflictError, DermxError, InputError, StoreError, printable
+from dermx_bench.core.limits import (
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+)
+from dermx_bench.core.paths import NAME_RULE, name_problem
 from dermx_bench.darwin import raster
 from dermx_bench.darwin.conventions import MaskConvention
 from dermx_bench.darwin.metadata import ImageMeta, read_metadata
@@ -61,7 +67,7 @@ def default_release(source: str | Path) -> str:
         p = p.parent
     if p.name == "annotations":
         p = p.parent
-    return p.stem if p.suffix.lower() == ".zip" else p.name
+    return printable(p.stem if p.suffix.lower() == ".zip" else p.name)
 
 
 def annotation_crops(ev: Evaluation, convention: MaskConvention = MaskConvention.CLAMP) -> dict[int, Crop | None]:
@@ -144,33 +150,44 @@ def ingest_sources(
     release: str | None = None,
     ontology: Ontology | None = None,
     on_file: Callable[[], None] | None = None,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> IngestReport:
     """Ingest Darwin files, folders and zips (and optionally a metadata CSV) into a store.
 
     ``rater`` names the rater of every file (an export of one rater's work);
     ``strict_types`` makes points, lines and skeletons an error instead of skipped;
     ``mask_convention`` chooses how polygons leaving the image are drawn (a store holds
-    one convention). Raises :class:`InputError` for the first invalid file (unless
-    ``skip_invalid``, which lists them in the report), :class:`ConflictError` when a
-    different file for a rater and image is already stored (unless ``replace``),
-    :class:`StoreError` when the store holds masks of another convention. On any error
-    the store is unchanged.
+    one convention). Bounds: images of more than ``max_image_pixels`` pixels and files
+    (or zip members) of more than ``max_file_bytes`` bytes are invalid files; the store
+    waits up to ``lock_timeout`` seconds for another writer. Raises :class:`InputError`
+    for the first invalid file (unless ``skip_invalid``, which lists them in the report),
+    :class:`ConflictError` when a different file for a rater and image is already stored
+    (unless ``replace``), :class:`StoreError` when the store holds masks of another
+    convention, is not a dermx-bench store or stays locked. On any error the store is
+    unchanged.
     """
     t0 = time.perf_counter()
     check_name_pattern(name_pattern)
     if rater is not None and not rater.strip():
         raise InputError("--rater", repr(rater), "expected a non-empty rater name")
+    if rater is not None and (problem := name_problem(rater)) is not None:
+        raise InputError("--rater", repr(rater), f"the rater name {problem}; it must be {NAME_RULE}")
+    for option, value in (("--max-image-pixels", max_image_pixels), ("--max-file-mb", max_file_bytes)):
+        if value < 1:
+            raise InputError(option, "", f"must be at least 1, got {value}")
     convention = MaskConvention(mask_convention)
     onto = ontology or load_ontology()
     report = IngestReport(sources=[str(s) for s in sources], mask_convention=convention.value)
     prepared: dict[tuple[str, str], _Prepared] = {}
     for src in sources:
         rel = release or default_release(src)
-        for raw in iter_sources([src]):
+        for raw in iter_sources([src], max_file_bytes):
             report.files_read += 1
             try:
                 ev = parse_evaluation(raw, onto, name_pattern=name_pattern, allow_unknown=allow_unknown,
-                                      rater=rater, strict_types=strict_types)
+                                      rater=rater, strict_types=strict_types, max_image_pixels=max_image_pixels)
                 if ev.key in prepared:
                     raise InputError(
                         raw.label, "file name",
@@ -193,7 +210,7 @@ def ingest_sources(
     report.masks = sum(len(p.masks) for p in prepared.values())
 
     existed = Path(store_path).exists()
-    store = Store.open(store_path, create=True)
+    store = Store.open(store_path, create=True, timeout=lock_timeout)
     try:
         with store.transaction() as conn:
             _check_convention(store, convention)

@@ -111,7 +111,7 @@ def run_demo(
     step("agreement")
     from dermx_bench.store.db import Store
 
-    with Store.open(store) as s:
+    with Store.open(store, write=True) as s:
         save_baselines(s, datetime.now(UTC).isoformat(timespec="seconds"))
 
     step("photos")
