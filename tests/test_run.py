@@ -163,7 +163,7 @@ def test_out_folder_conflicts(world: dict[str, Path], tmp_path: Path) -> None:
         score_run(world["sub"], world["store"], world["photos"], out, _opts())
     out2 = tmp_path / "run2"
     score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0), now=NOW)
-    with pytest.raises(RunConflictError, match="--resume"):
+    with pytest.raises(RunConflictError, match="holds a finished run; choose a new --out$"):
         score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0))
     with pytest.raises(RunConflictError, match="different method"):
         score_run(world["sub"], world["store"], world["photos"], out2, _opts(n_overlays=0, method="eigencam"),

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from dermx_bench import __version__
-from dermx_bench.core.errors import DermxError
+from dermx_bench.core.errors import DermxError, printable
 
 
 class _Group(click.Group):
@@ -19,8 +19,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except DermxError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except DermxError as exc:  # notes added on the way up say what to do next
+            text = "\n".join([str(exc), *getattr(exc, "__notes__", ())])
+            raise click.ClickException(printable(text)) from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

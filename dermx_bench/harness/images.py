@@ -54,7 +54,7 @@ class ImageSet:
     """Photographs matched to store images.
 
     ``found``: image name -> path, in the order asked. ``problems``: image name ->
-    what is wrong (missing, ambiguous, unreadable, wrong size); those images are
+    what is wrong (missing, ambiguous, unreadable, too large, wrong size); those images are
     skipped when ``skip_missing`` was given, otherwise :func:`find_images` raised.
     """
 
@@ -88,7 +88,9 @@ def check_photo(path: Path, height: int, width: int, decode: bool = True) -> str
     """What is wrong with a photograph of the annotated size (height, width) (None when fine).
 
     Reads the header for the size; with ``decode`` also decodes the pixels (JPEGs
-    at 1/8 scale, which reads the whole file) to catch truncated files.
+    at 1/8 scale, which reads the whole file) to catch truncated files. A photograph
+    Pillow refuses as a possible decompression bomb (more than twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` pixels) is ``too large``.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -102,6 +104,8 @@ def check_photo(path: Path, height: int, width: int, decode: bool = True) -> str
                 if im.format == "JPEG":
                     im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
                 im.load()
+    except Image.DecompressionBombError as exc:
+        return f"too large: {path.name} ({exc})"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         return f"unreadable: {path.name} ({exc})"
     return None

@@ -20,6 +20,12 @@ from the run's start recorded in the state, the final files are byte-identical t
 uninterrupted run's (same machine and software). Final files are written via a
 temporary file and ``os.replace``.
 
+A run that fails (a typed error such as a map that is not finite) in its first call
+removes what it wrote, leaving ``out`` as it was, so that it can simply be run again; a
+resumed run that fails keeps its progress for another ``--resume``. ``--resume`` without
+a run in ``out`` is an error, and resuming a finished run removes a ``.partial`` folder
+left by a kill during its final clean-up.
+
 The work is split by what it holds: :mod:`~dermx_bench.harness.run_plan` (options and the
 checks before model work), :mod:`~dermx_bench.harness.run_state` (the output folder and
 state file), :mod:`~dermx_bench.harness.run_results` (the final files and figures) and
@@ -36,17 +42,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dermx_bench.core.errors import SubmissionError
+from dermx_bench.core.errors import DermxError, SubmissionError
 from dermx_bench.core.names import FUSION_PREFIX, SCORE_COLUMNS, UNION
+from dermx_bench.core.paths import child
 from dermx_bench.harness.device import choose_memory_format, torch_format
 from dermx_bench.harness.run_plan import Plan, ScoreOptions, plan_run
 from dermx_bench.harness.run_report import render_overlay
 from dermx_bench.harness.run_results import csv_lines, finalise, overlay_stem
 from dermx_bench.harness.run_state import (
     PARTIAL,
+    STATE_FILE,
     RunConflictError,
     RunState,
     append,
+    discard_new_run,
     open_parts,
     precheck_out,
     prepare_out,
@@ -129,7 +138,7 @@ class _Scorer:
 
         union = ref.fuse(UNION) if ref.drawn(UNION) else np.zeros(ref.size, np.float32)
         render_overlay(
-            self.out / "overlays" / f"{overlay_stem(ref.image)}.png", load_photo(self.plan.paths[ref.image]),
+            child(self.out / "overlays", f"{overlay_stem(ref.image)}.png"), load_photo(self.plan.paths[ref.image]),
             union, full, n_raters=len(ref.raters),
             title=f"{ref.image}: gold {ref.gold}, predicted {predicted}",
             map_title=(f"{self.opts.method} for {explained}"
@@ -162,18 +171,29 @@ def score_run(
     out = Path(out_dir)
     precheck_out(out, resume)
     plan = plan_run(submission, store_path, images_dir, o)
-    with flush_denormal():
-        return _execute(plan, o, out, resume, on_batch, on_plan, now)
+    existed, new = out.exists(), not (out / STATE_FILE).exists()
+    state = prepare_out(out, plan.fingerprint, resume, now)
+    try:
+        with flush_denormal():
+            return _execute(plan, o, out, state, on_batch, on_plan)
+    except DermxError as exc:  # a kill (or Ctrl-C) keeps the run for --resume; a failure says what to do
+        if new:
+            discard_new_run(out, existed)
+            exc.add_note(f"nothing of this run was kept in {out}; fix the cause and run it again")
+        else:
+            exc.add_note(f"the unfinished run stays in {out}: fix the cause and --resume it, or remove the "
+                         "folder to start over")
+        raise
 
 
 def _execute(
-    plan: Plan, o: ScoreOptions, out: Path, resume: bool, on_batch: Callable[[int], None] | None,
-    on_plan: Callable[[int, int], None] | None, now: datetime | None,
+    plan: Plan, o: ScoreOptions, out: Path, state: RunState, on_batch: Callable[[int], None] | None,
+    on_plan: Callable[[int, int], None] | None,
 ) -> RunSummary:
     import shutil
 
-    state = prepare_out(out, plan.fingerprint, resume, now)
     if state.get("status") == "complete" and (out / "summary.json").exists():
+        shutil.rmtree(out / PARTIAL, ignore_errors=True)  # a kill during the final clean-up left it
         if on_plan:
             on_plan(len(plan.refs), len(plan.refs))
         return RunSummary.model_validate_json((out / "summary.json").read_bytes())

@@ -71,8 +71,30 @@ def precheck_out(out: Path, resume: bool) -> None:
         raise RunConflictError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / STATE_FILE).exists():
         raise _not_empty(out, resume)
+    if resume and not (out / STATE_FILE).exists():
+        raise RunConflictError(f"{out}: no run to resume here ({'no such folder' if not out.exists() else 'empty'}); "
+                               "leave out --resume to start a new run")
     if (out / STATE_FILE).exists() and not resume:
-        raise RunConflictError(f"{out}: holds a run; pass --resume to finish it or choose a new --out")
+        state = read_state(out) or {}
+        if state.get("status") == "complete":
+            leftover = " (or --resume, which removes its leftover .partial folder)" if (out / PARTIAL).exists() else ""
+            raise RunConflictError(f"{out}: holds a finished run; choose a new --out{leftover}")
+        raise RunConflictError(f"{out}: holds an unfinished run ({state.get('images_done', 0)} images done); "
+                               "pass --resume to finish it or choose a new --out")
+
+
+def discard_new_run(out: Path, existed: bool) -> None:
+    """Remove what a run that failed in its first call wrote: the folder as it was before (absent or empty)."""
+    import shutil
+
+    if not existed:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for p in out.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _remove_stale_temporaries(out: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from dermx_bench.core.errors import DermxError, InputError
 from dermx_bench.core.files import swap_folder
+from dermx_bench.core.paths import child
 from dermx_bench.leaderboard.recheck import check_reproduces
 from dermx_bench.results.entry import (
     Entry,
@@ -237,7 +238,7 @@ def add_run(
     lb = Path(lb_dir)
     edir = entries_dir(lb)
     stem = entry_file_stem(entry.name)
-    target = edir / f"{stem}.json"
+    target = child(edir, f"{stem}.json")
     replaced = False
     if target.exists():
         try:
@@ -273,9 +274,9 @@ def add_run(
         (staged / OVERLAYS).mkdir(parents=True)
         (staged / SCORES_FILE).write_bytes(_gzip_bytes(scores_path.read_bytes()))
         for p in overlays:
-            shutil.copyfile(p, staged / OVERLAYS / p.name)
+            shutil.copyfile(p, child(staged / OVERLAYS, p.name))
         (tmp / "entry.json").write_text(dump_entry(data), encoding="utf-8")
-        swap_folder(staged, edir / stem, tmp)
+        swap_folder(staged, child(edir, stem), tmp)
         os.replace(tmp / "entry.json", target)  # the commit point
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from dermx_bench.core.errors import InputError
 from dermx_bench.core.files import swap_folder
 from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.core.paths import child
 from dermx_bench.leaderboard.board import (
     DASH,
     HUMAN_NAME,
@@ -318,11 +319,11 @@ def write_site(board: Board, stored: list[StoredEntry], out: str | Path) -> Path
         )
         ranks = {r.stem: r.rank for r in board.ranked}
         for s in stored:
-            page_dir = site / "entries" / s.stem
+            page_dir = child(site / "entries", s.stem)
             (page_dir / "overlays").mkdir(parents=True)
             names = []
             for p in s.overlays:
-                shutil.copyfile(p, page_dir / "overlays" / p.name)
+                shutil.copyfile(p, child(page_dir / "overlays", p.name))
                 names.append(p.name)
             ctx = _entry_context(s, ranks.get(s.stem), board, names)
             (page_dir / "index.html").write_text(

@@ -16,6 +16,7 @@ from typing import Any
 
 from dermx_bench.core.errors import StoreError
 from dermx_bench.core.files import write_json
+from dermx_bench.core.paths import child
 from dermx_bench.darwin import raster
 from dermx_bench.darwin.ontology import load_ontology
 from dermx_bench.masks import rle
@@ -102,21 +103,25 @@ def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any
     All files go to a temporary sibling folder first; only when every one is written
     are they moved into place (the folder renamed, or with ``merge`` the files moved
     into an existing folder, replacing same-named ones). Without ``merge`` an existing
-    non-empty ``out_dir`` is refused.
+    non-empty ``out_dir`` is refused. A file name that would leave the folder (a path
+    separator, ``..``, a symbolic link in ``out_dir`` pointing out) is refused before
+    anything is written (:func:`dermx_bench.core.paths.child`).
     """
     from PIL import Image
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not merge:
         raise StoreError(f"{out}: folder exists and is not empty; choose a new folder")
+    for name, _ in items:
+        child(out, name)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         for name, make in items:
-            Image.fromarray(make()).save(tmp / name, compress_level=1)
+            Image.fromarray(make()).save(child(tmp, name), compress_level=1)
         if out.exists():
             for f in tmp.iterdir():
-                os.replace(f, out / f.name)
+                os.replace(f, child(out, f.name))
         else:
             tmp.chmod(0o755)
             os.replace(tmp, out)

@@ -196,13 +196,13 @@ def write_store_images(
     from dermx_bench.core.errors import InputError
     from dermx_bench.core.files import write_atomic
     from dermx_bench.core.names import UNION
+    from dermx_bench.core.paths import child
     from dermx_bench.masks import rle
     from dermx_bench.store.db import Store
 
     if fmt not in ("png", "jpeg"):
         raise InputError(out_dir, "format", f"expected png or jpeg, got {fmt!r}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     store = Store.open(store_path)
     try:
         infos = store.images()
@@ -210,10 +210,11 @@ def write_store_images(
     finally:
         store.close()
     wanted = set(images) if images is not None else None
+    infos = [info for info in infos if wanted is None or info.name in wanted]
+    paths = {info.name: child(out, f"{info.name}.{fmt}") for info in infos}  # every name checked first
+    out.mkdir(parents=True, exist_ok=True)
     report = SynthReport(str(out), 0, 0, 0, seed, fmt)
     for info in infos:
-        if wanted is not None and info.name not in wanted:
-            continue
         rng = _rng(seed, info.name)
         ref = refs.get(info.name)
         mask = None
@@ -225,7 +226,7 @@ def write_store_images(
                             marker=dx if (marker and dx is not None) else None)
         buf = io.BytesIO()
         Image.fromarray(photo).save(buf, format="PNG" if fmt == "png" else "JPEG", quality=92)
-        write_atomic(out / f"{info.name}.{fmt}", buf.getvalue())
+        write_atomic(paths[info.name], buf.getvalue())
         report.written += 1
         report.with_lesions += int(mask is not None and bool(mask.any()))
         report.with_marker += int(marker and dx is not None)
