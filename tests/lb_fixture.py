@@ -1,16 +1,20 @@
-"""Test helper: fabricate consistent scoring runs (entry.json + scores.csv + overlays).
+"""Test helper: fabricate consistent scoring runs (entry.json + scores.csv + predictions.csv + overlays).
 
 ``make_run(root, name, quality=...)`` writes a run folder in the harness's format: a
 ``scores.csv`` with the harness's columns (``rater:<name>`` and ``fusion:fuzzy``
-references, some undefined values) and an ``entry.json`` whose figures are computed
-here, independently of dermx_bench's statistics (plain Python and ``statistics`` for
-means and standard deviations, a bootstrap written out below), following the rules of
-figures version 1: so ``leaderboard.add_run`` accepts it unless a test edits something,
-and a change in the toolkit's figures shows up as a refused fixture.
+references, some undefined values), a ``predictions.csv`` and an ``entry.json`` (schema 3)
+whose figures are computed here, independently of dermx_bench's statistics (plain Python
+and ``statistics`` for means and standard deviations, a bootstrap written out below,
+scikit-learn for the diagnosis), following the rules of figures version 1, and whose
+``run_files`` and ``digest`` follow the documented rule (sha256 of the files; sha256 of
+``dermx-bench entry digest 1\n`` + the entry's sorted compact JSON without ``digest``):
+so ``leaderboard.add_run`` accepts it unless a test edits something, and a change in the
+toolkit's figures shows up as a refused fixture.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -138,7 +142,49 @@ def beside_baseline(loc: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def make_entry(
+def fake_predictions(n_images: int, seed: int, prefix: str = "img") -> str:
+    """``predictions.csv`` text in the harness's format (one row per image; image 0's map is all zero)."""
+    rng = np.random.default_rng(seed + 1000)
+    lines = ["image,gold,target,predicted,all_zero,map_sum"]
+    for i in range(n_images):
+        gold = DISEASES[i % len(DISEASES)]
+        predicted = gold if rng.random() < 0.7 else DISEASES[(i + 1) % len(DISEASES)]
+        zero = i == 0
+        lines.append(f"{prefix}{i:03d},{gold},{gold},{predicted},{'true' if zero else 'false'},"
+                     f"{0.0 if zero else 100.0}")
+    return "\n".join(lines) + "\n"
+
+
+def diagnosis(predictions: str) -> dict[str, Any]:
+    """The entry's ``diagnosis`` from predictions.csv text, with scikit-learn (labels in DermX order)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+    rows = [line.split(",") for line in predictions.splitlines()[1:]]
+    gold, pred = [r[1] for r in rows], [r[3] for r in rows]
+    labels = [d for d in ("Acne", "Psoriasis", "Vitiligo")]  # the ontology's order of DISEASES
+    cm = confusion_matrix(gold, pred, labels=labels)
+    f1 = f1_score(gold, pred, labels=labels, average=None, zero_division=np.nan)
+    sens = recall_score(gold, pred, labels=labels, average=None, zero_division=np.nan)
+    per_class = {}
+    for k, lab in enumerate(labels):
+        tn_fp = cm.sum() - cm[k].sum()
+        spec = (tn_fp - (cm[:, k].sum() - cm[k, k])) / tn_fp if tn_fp else None
+        per_class[lab] = {"f1": None if np.isnan(f1[k]) else float(f1[k]),
+                          "sensitivity": None if np.isnan(sens[k]) else float(sens[k]),
+                          "specificity": None if spec is None else float(spec), "n": int(cm[k].sum())}
+    return {"accuracy": float(accuracy_score(gold, pred)),
+            "macro_f1": float(f1_score(gold, pred, labels=sorted(set(gold) | set(pred)), average="macro")),
+            "per_class": per_class, "confusion": {"labels": labels, "matrix": cm.tolist()}}
+
+
+def digest(entry: dict[str, Any]) -> str:
+    """The documented digest rule, written out here (not dermx_bench's implementation)."""
+    body = json.dumps({k: v for k, v in entry.items() if k != "digest"}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(b"dermx-bench entry digest 1\n" + body.encode("utf-8")).hexdigest()
+
+
+def build_run(
     name: str,
     *,
     quality: float = 0.5,
@@ -147,15 +193,21 @@ def make_entry(
     content_hash: str = HASH,
     options: dict[str, str] | None = None,
     n_boot: int = 50,
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A schema-valid entry dict and the scores its figures were computed from."""
+    n_reference_images: int | None = None,
+    figures_version: int = 1,
+    weights_sha256: str = "0" * 64,
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, str]]:
+    """A schema-valid entry dict, the scores its figures were computed from, and the text of
+    the run files it names (``scores.csv``, ``predictions.csv``)."""
     buf = io.StringIO()
     fake_scores(n_images, quality, seed).to_csv(buf, index=False)
-    scores = pd.read_csv(io.StringIO(buf.getvalue()))  # exactly what add_run will read
+    scores_csv = buf.getvalue()
+    scores = pd.read_csv(io.StringIO(scores_csv))  # exactly what add_run will read
+    preds_csv = fake_predictions(n_images, seed)
     hb = human_baseline()
     entry = {
-        "schema_version": 2,
-        "figures_version": 1,
+        "schema_version": 3,
+        "figures_version": figures_version,
         "name": name,
         "authors": ["A. Author", "B. Author"],
         "description": f"test entry {name}",
@@ -164,7 +216,7 @@ def make_entry(
             "input_size": [64, 64], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
             "resize": "stretch", "target_layer": "layer4",
         },
-        "weights_sha256": "0" * 64,
+        "weights_sha256": weights_sha256,
         "store": {"content_hash": content_hash,
                   "baseline_options": options if options is not None else {"multi_diagnosis": "drop", "fusion": "fuzzy"}},
         "method": "gradcam",
@@ -174,16 +226,22 @@ def make_entry(
         "date": "2026-11-21T23:00:00+00:00",
         "bootstrap": {"n": n_boot, "seed": seed},
         "n_images": n_images,
+        "n_reference_images": n_images if n_reference_images is None else n_reference_images,
         "n_all_zero_maps": 1,
         "localisation": beside_baseline(localisation(scores, seed, n_boot), hb["localisation"]),
         "per_image_union": per_image_union(scores),
-        "diagnosis": {
-            "accuracy": 0.7, "macro_f1": 0.65,
-            "per_class": {d: {"f1": 0.6, "sensitivity": 0.7, "specificity": 0.8, "n": 4} for d in DISEASES},
-            "confusion": {"labels": DISEASES, "matrix": [[3, 1, 0], [1, 2, 1], [0, 0, 4]]},
-        },
+        "diagnosis": diagnosis(preds_csv),
         "human_baseline": hb,
+        "run_files": {"scores_sha256": hashlib.sha256(scores_csv.encode()).hexdigest(),
+                      "predictions_sha256": hashlib.sha256(preds_csv.encode()).hexdigest()},
     }
+    entry["digest"] = digest(entry)
+    return entry, scores, {"scores.csv": scores_csv, "predictions.csv": preds_csv}
+
+
+def make_entry(name: str, **kw: Any) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A schema-valid entry dict and the scores its figures were computed from (see :func:`build_run`)."""
+    entry, scores, _ = build_run(name, **kw)
     return entry, scores
 
 
@@ -193,20 +251,24 @@ def write_png(path: Path, color: tuple[int, int, int] = (200, 80, 80)) -> None:
 
 
 def make_run(root: Path, name: str, *, overlays: int = 1, **kw: Any) -> Path:
-    """Write a run folder ``root/run-<k>`` (entry.json, scores.csv, overlays/*.png)."""
-    entry, scores = make_entry(name, **kw)
+    """Write a run folder ``root/run-<k>`` (entry.json, scores.csv, predictions.csv, overlays/*.png)."""
+    entry, _, files = build_run(name, **kw)
     run = root / f"run-{len(list(root.glob('run-*'))) if root.exists() else 0}"
     run.mkdir(parents=True)
+    for file, text in files.items():
+        (run / file).write_text(text, encoding="utf-8")
     (run / "entry.json").write_text(json.dumps(entry, indent=2), encoding="utf-8")
-    scores.to_csv(run / "scores.csv", index=False)
     for i in range(overlays):
         write_png(run / "overlays" / f"overlay_{i}.png")
     return run
 
 
-def edit_entry(run: Path, fn: Any) -> None:
-    """Apply ``fn(entry_dict)`` to ``run/entry.json`` in place (a hand edit)."""
+def edit_entry(run: Path, fn: Any, *, redigest: bool = False) -> None:
+    """Apply ``fn(entry_dict)`` to ``run/entry.json`` in place: a hand edit, or with ``redigest``
+    a change the digest covers (as if the run had written it so)."""
     p = run / "entry.json"
     data = json.loads(p.read_text(encoding="utf-8"))
     fn(data)
+    if redigest:
+        data["digest"] = digest(data)
     p.write_text(json.dumps(data, indent=2), encoding="utf-8")

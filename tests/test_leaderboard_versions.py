@@ -2,11 +2,14 @@
 
 A changed rule must never make an older entry look edited by hand: it is re-checked with
 its own rules when this code still has them, reported as "computed differently" when
-not, and as "newer than this dermx-bench" when it comes from the future.
+not, and as "newer than this dermx-bench" when it comes from the future. Entries of an
+older schema (no kept predictions, no digest) stay readable on a leaderboard, with a
+warning for what cannot be checked, but a run is added only with the current schema.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from dermx_bench.core.errors import InputError
-from dermx_bench.leaderboard import add_run, validate
+from dermx_bench.leaderboard import LeaderboardError, add_run, validate
 from dermx_bench.results.entry import load_entry, parse_entry
 from dermx_bench.stats import figures
 from tests.conftest import REPO
@@ -23,10 +26,16 @@ from tests.lb_fixture import edit_entry, make_entry, make_run
 SCHEMA1 = REPO / "tests" / "golden" / "entry_schema1"  # made by dermx-bench 0.1.0; see its README
 
 
-def _schema1_run(tmp_path: Path) -> Path:
-    run = tmp_path / "old-run"
-    shutil.copytree(SCHEMA1, run)
-    return run
+def _place_schema1(lb: Path, edit: object = None) -> Path:
+    """Put the schema-1 entry on a leaderboard as an older dermx-bench added it (entry + scores.csv.gz)."""
+    (lb / "entries" / "schema-1-entry").mkdir(parents=True)
+    data = json.loads((SCHEMA1 / "entry.json").read_text())
+    if callable(edit):
+        edit(data)
+    (lb / "entries" / "schema-1-entry.json").write_text(json.dumps(data, indent=2))
+    (lb / "entries" / "schema-1-entry" / "scores.csv.gz").write_bytes(
+        gzip.compress((SCHEMA1 / "scores.csv").read_bytes(), mtime=0))
+    return lb
 
 
 def test_schema1_entry_is_read_and_rechecked(tmp_path: Path) -> None:
@@ -34,18 +43,29 @@ def test_schema1_entry_is_read_and_rechecked(tmp_path: Path) -> None:
     assert entry.schema_version == 1 and entry.figures_version is None and entry.figures == 1
     again = json.loads(entry.document())
     assert "figures_version" not in again and parse_entry(again) == entry  # written back as schema 1
-    lb = tmp_path / "lb"
-    add_run(_schema1_run(tmp_path), lb)
+    assert entry.coverage is None and entry.digest is None
+    lb = _place_schema1(tmp_path / "lb")
     report = validate(lb)
-    assert report.rechecked == ["Schema-1 entry"] and report.warnings == []
+    assert report.rechecked == ["Schema-1 entry"]
+    assert report.warnings == [f"{lb / 'entries' / 'schema-1-entry.json'}: entry schema version 1: diagnosis, "
+                               "n_images and n_all_zero_maps (no predictions.csv.gz kept), and the fields no run "
+                               "file reproduces (no digest) not re-checked; re-score the run to check everything"]
     assert report.to_dict()["entries"][0]["figures_version"] == 1
 
 
-def test_schema1_entry_edited_by_hand_is_still_refused(tmp_path: Path) -> None:
-    run = _schema1_run(tmp_path)
-    edit_entry(run, lambda d: d["localisation"]["Plaque"]["fusion"]["f1"].update(mean=0.99))
-    with pytest.raises(InputError, match="edited by hand"):
+def test_schema1_run_is_not_added(tmp_path: Path) -> None:
+    run = tmp_path / "old-run"
+    shutil.copytree(SCHEMA1, run)
+    with pytest.raises(InputError) as info:
         add_run(run, tmp_path / "lb")
+    assert info.value.where == "schema_version" and "re-score the run" in info.value.what
+    assert not (tmp_path / "lb").exists()
+
+
+def test_schema1_entry_edited_by_hand_is_still_refused(tmp_path: Path) -> None:
+    lb = _place_schema1(tmp_path / "lb", lambda d: d["localisation"]["Plaque"]["fusion"]["f1"].update(mean=0.99))
+    with pytest.raises(LeaderboardError, match="edited by hand"):
+        validate(lb)
 
 
 def test_figures_version_belongs_to_schema_2(tmp_path: Path) -> None:
@@ -77,8 +97,7 @@ def test_entry_from_a_newer_figures_version(tmp_path: Path) -> None:
 
 
 def test_entry_of_a_retired_figures_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lb = tmp_path / "lb"
-    add_run(_schema1_run(tmp_path), lb)
+    lb = _place_schema1(tmp_path / "lb")
     add_run(make_run(tmp_path / "runs", "today"), lb)
     # the rules change: version 1 can no longer be computed, version 2 is current
     v1 = figures.FIGURE_RULES[1]
@@ -101,11 +120,8 @@ def test_entries_of_two_figures_versions_are_each_rechecked_and_flagged(
     v1 = figures.FIGURE_RULES[1]
     monkeypatch.setattr(figures, "FIGURE_RULES", {1: v1, 2: figures.FigureRules(2, v1.localisation,
                                                                               v1.per_image_union, v1.compare)})
-    lb = tmp_path / "lb"
-    add_run(_schema1_run(tmp_path), lb)
-    run = make_run(tmp_path / "runs", "v2")
-    edit_entry(run, lambda d: d.update(figures_version=2))
-    add_run(run, lb)
+    lb = _place_schema1(tmp_path / "lb")
+    add_run(make_run(tmp_path / "runs", "v2", figures_version=2), lb)
     report = validate(lb)
     assert sorted(report.rechecked) == ["Schema-1 entry", "v2"]
     assert any("figures versions 1, 2" in w for w in report.warnings)

@@ -45,9 +45,10 @@ def add(run: Path, lb_dir: Path, replace: bool, as_json: bool) -> None:
     """Add the scored run RUN (a 'dermx-bench score' output folder) to the leaderboard.
 
     RUN/entry.json is validated, its figures must be reproduced exactly from
-    RUN/scores.csv (a hand-edited entry is refused), and it must have been scored
-    against the same store and baseline options as the entries already there. The
-    entry, a copy of the scores and RUN/overlays/*.png are stored under DIR/entries/.
+    RUN/scores.csv and RUN/predictions.csv, and its digest must cover the rest (a
+    hand-edited entry is refused); it must have been scored against the same store and
+    baseline options as the entries already there. The entry, copies of the run files
+    and RUN/overlays/*.png are stored under DIR/entries/.
     """
     from dermx_bench.leaderboard import add_run
 
@@ -105,17 +106,22 @@ def validate_cmd(lb_dir: Path, no_recheck: bool, as_json: bool) -> None:
               help="Resamples of the paired bootstrap.")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=0),
               help="Test the rank of this many top entries against the next one.")
-def publish_cmd(lb_dir: Path, fmt: str, out: str, seed: int, n_boot: int, top: int) -> None:
+@click.option("--min-coverage", default=1.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Rank only entries that scored at least this share of the images with a reference; "
+                   "the others are listed apart, unranked.")
+def publish_cmd(lb_dir: Path, fmt: str, out: str, seed: int, n_boot: int, top: int, min_coverage: float) -> None:
     """Publish the leaderboard tables (or site) ranked by union F1.
 
     One row per entry plus the dermatologists' row (inter-rater agreement) on the
-    same columns, and a table of sensitivity per characteristic.
+    same columns, and a table of sensitivity per characteristic. Each entry shows its
+    coverage (images scored / images with a reference); runs below --min-coverage
+    (default: complete runs only) are listed apart and not ranked.
     """
     from dermx_bench.leaderboard import publish
 
     if fmt == "html" and out == "-":
         raise click.UsageError("--format html writes a folder; give --out DIR")
-    result = publish(lb_dir, fmt, out, seed=seed, n_boot=n_boot, top=top)
+    result = publish(lb_dir, fmt, out, seed=seed, n_boot=n_boot, top=top, min_coverage=min_coverage)
     if out == "-":
         click.echo(result, nl=False)
     else:

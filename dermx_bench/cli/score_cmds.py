@@ -92,8 +92,11 @@ def score(
         emit_json({"out": out_dir, "seconds": round(elapsed, 2), "images_this_call": counted["n"],
                    "summary": summary.model_dump()})
         return
-    click.echo(f"Scored {summary.n_images} images with {summary.method} ({summary.target} target) "
-               f"in {elapsed:.1f} s -> {out_dir}")
+    click.echo(f"Scored {summary.n_images} of {summary.n_reference_images} images with a reference with "
+               f"{summary.method} ({summary.target} target) in {elapsed:.1f} s -> {out_dir}")
+    if summary.n_images < summary.n_reference_images:
+        click.echo(f"Coverage {summary.n_images}/{summary.n_reference_images}: the leaderboard lists runs below "
+                   "its coverage threshold (default: complete) apart, unranked")
     skipped = summary.skipped_photographs
     if skipped.n:
         click.echo(f"Skipped {skipped.n} image(s) whose photographs are not usable "

@@ -22,3 +22,9 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "image", "characteristic", "reference", *METRIC_NAMES, "map_sum", "reference_sum", "all_zero",
 )
 """The columns of ``scores.csv``, in file order."""
+
+PREDICTION_COLUMNS: tuple[str, ...] = ("image", "gold", "target", "predicted", "all_zero", "map_sum")
+"""The columns of ``predictions.csv`` (one row per image scored; ``gold`` empty when unknown)."""
+
+IGNORE_CLASS = "ignore"
+"""A submission's class that is no diagnosis: its output is never predicted nor explained."""

@@ -53,8 +53,9 @@ class Plan:
     ``refs``: the images to score (store order); ``paths``/``geoms``: each image's
     photograph and its geometry to the model input; ``targets``: the class index to
     explain (None: the predicted class); ``excluded``/``skipped``: image -> why left out
-    (no usable gold target / unusable photograph); ``fingerprint``: what a resumed run
-    must find unchanged (written to the run state).
+    (no usable gold target / unusable photograph); ``n_reference_images``: the images a
+    complete run scores (see :func:`n_reference_images`); ``fingerprint``: what a resumed
+    run must find unchanged (written to the run state).
     """
 
     loaded: LoadedModel
@@ -70,6 +71,17 @@ class Plan:
     overlay_images: list[str]
     device: str
     fingerprint: dict[str, Any]
+    n_reference_images: int = 0
+
+
+def n_reference_images(refs: Sequence[ImageReference], target: str) -> int:
+    """Images a complete run scores: those with a reference (a counting evaluation), and for
+    the ``gold`` target a gold diagnosis (no model can be explained for an unknown one).
+
+    An entry's coverage is its images scored over this count; images a model leaves out
+    (its classes lack the gold diagnosis, a photograph is missing) lower it.
+    """
+    return sum(1 for r in refs if target != "gold" or r.gold is not None)
 
 
 def check_options(opts: ScoreOptions) -> None:
@@ -184,4 +196,4 @@ def plan_run(
     }
     return Plan(loaded, refs_ok, dict(found.found), geoms, targets, gold, baseline, store_hash,
                 excluded, dict(found.problems), pick_overlays(refs_ok, gold, opts.n_overlays), device,
-                fingerprint)
+                fingerprint, n_reference_images(refs, opts.target))

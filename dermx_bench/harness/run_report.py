@@ -62,6 +62,10 @@ def _stat_cell(s: Stat | None) -> str:
     return f"{s.mean:.3f}{std}{ci}"
 
 
+def _coverage(n: int, of: int) -> str:
+    return "–" if of == 0 else f"{100 * n / of:.1f}%"
+
+
 def _shown(names: list[str], n: int, limit: int = 10) -> str:
     return ", ".join(names[:limit]) + (" ..." if n > limit else "")
 
@@ -72,7 +76,8 @@ def render_markdown(summary: RunSummary) -> str:
     lines = [
         f"# {summary.name}: {summary.method} ({summary.target} target)",
         "",
-        f"- images scored: {summary.n_images}; all-zero maps: {zero.n}"
+        f"- images scored: {summary.n_images} of {summary.n_reference_images} with a reference "
+        f"(coverage {_coverage(summary.n_images, summary.n_reference_images)}); all-zero maps: {zero.n}"
         + (f" ({_shown(zero.images, zero.n)})" if zero.n else ""),
         f"- photographs skipped: {skipped.n}"
         + (f" ({', '.join(f'{v} {k}' for k, v in skipped.by_problem.items())})" if skipped.n else ""),

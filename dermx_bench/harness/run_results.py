@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import math
 import platform
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import numpy as np
 
 from dermx_bench import __version__
 from dermx_bench.core.files import json_document, write_atomic
-from dermx_bench.core.names import SCORE_COLUMNS
+from dermx_bench.core.names import PREDICTION_COLUMNS, SCORE_COLUMNS
 from dermx_bench.harness.run_plan import Plan, ScoreOptions
 from dermx_bench.harness.run_report import render_markdown
 from dermx_bench.harness.run_state import PARTIAL, RunState
@@ -28,17 +29,19 @@ from dermx_bench.results.entry import (
     SCHEMA_VERSION,
     Bootstrap,
     Entry,
+    RunFiles,
     StoreRef,
     Submission,
     Versions,
+    dump_entry,
+    entry_digest,
+    parse_entry,
 )
 from dermx_bench.results.figures import Diagnosis, ImageScores, Localisation
 from dermx_bench.results.run import AllZeroMaps, ExcludedImages, RunSummary, SkippedPhotographs
 
 if TYPE_CHECKING:
     import pandas as pd
-
-PRED_COLUMNS = ("image", "gold", "target", "predicted", "all_zero", "map_sum")
 
 
 def _fmt(v: Any) -> str:
@@ -81,9 +84,9 @@ def versions() -> Versions:
 def build_entry(
     plan: Plan, opts: ScoreOptions, localisation: dict[str, Localisation],
     per_image_union: dict[str, ImageScores], diagnosis: Diagnosis, n_images: int, n_all_zero: int,
-    started_at: str,
+    started_at: str, run_files: RunFiles,
 ) -> Entry:
-    """The leaderboard entry of a run (schema :mod:`dermx_bench.results.entry`)."""
+    """The leaderboard entry of a run (schema :mod:`dermx_bench.results.entry`), without its digest."""
     from dermx_bench.stats.figures import FIGURES_VERSION
 
     lm = plan.loaded
@@ -103,12 +106,22 @@ def build_entry(
         date=started_at,
         bootstrap=Bootstrap(n=opts.n_boot, seed=opts.seed),
         n_images=n_images,
+        n_reference_images=plan.n_reference_images,
         n_all_zero_maps=n_all_zero,
         localisation=localisation,
         per_image_union=per_image_union,
         diagnosis=diagnosis,
         human_baseline=plan.baseline.human(),
+        run_files=run_files,
     )
+
+
+def with_digest(entry: Entry) -> str:
+    """The text of ``entry.json``: the entry with its ``digest`` (see :func:`entry_digest`)."""
+    data = json.loads(entry.document())
+    data["digest"] = entry_digest(data)
+    parse_entry(data)  # what the leaderboard will read
+    return dump_entry(data)
 
 
 def overlay_stem(name: str) -> str:
@@ -135,13 +148,14 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
 
     from dermx_bench.darwin.ontology import load_ontology
     from dermx_bench.harness.images import problem_counts
-    from dermx_bench.harness.scoring import diagnosis_scores
     from dermx_bench.stats.aggregate import with_baseline
     from dermx_bench.stats.figures import FIGURES_VERSION, figure_rules
 
     part = out / PARTIAL
-    write_atomic(out / "scores.csv", csv_lines([SCORE_COLUMNS]) + (part / "scores.part.csv").read_bytes())
-    write_atomic(out / "predictions.csv", csv_lines([PRED_COLUMNS]) + (part / "predictions.part.csv").read_bytes())
+    scores_csv = csv_lines([SCORE_COLUMNS]) + (part / "scores.part.csv").read_bytes()
+    preds_csv = csv_lines([PREDICTION_COLUMNS]) + (part / "predictions.part.csv").read_bytes()
+    write_atomic(out / "scores.csv", scores_csv)
+    write_atomic(out / "predictions.csv", preds_csv)
     scores = pd.read_csv(out / "scores.csv")
     preds = pd.read_csv(out / "predictions.csv", keep_default_na=False, dtype={"gold": str})
     onto = load_ontology()
@@ -149,13 +163,13 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
     localisation = with_baseline(rules.localisation(scores, opts.seed, opts.n_boot, onto.order),
                                  plan.baseline.localisation)
     lm = plan.loaded
-    with_gold = preds[preds["gold"] != ""]
-    labels = onto.order(sorted(set(lm.diagnosis_indices) | set(with_gold["gold"])))
-    diagnosis = diagnosis_scores(list(with_gold["gold"]), list(with_gold["predicted"]), labels)
+    diagnosis = rules.diagnosis(preds, lm.classes, onto.order)
     all_zero = _all_zero(preds, scores, list(localisation))
     n_images = len(preds)
+    run_files = RunFiles(scores_sha256=hashlib.sha256(scores_csv).hexdigest(),
+                         predictions_sha256=hashlib.sha256(preds_csv).hexdigest())
     entry = build_entry(plan, opts, localisation, rules.per_image_union(scores), diagnosis, n_images,
-                        all_zero.n, str(state["started_at"]))
+                        all_zero.n, str(state["started_at"]), run_files)
     summary = RunSummary(
         name=lm.config.name,
         submission=entry.submission,
@@ -168,6 +182,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
         batch_size=opts.batch_size,
         started_at=state["started_at"],
         n_images=n_images,
+        n_reference_images=plan.n_reference_images,
         n_score_rows=len(scores),
         all_zero_maps=all_zero,
         skipped_photographs=SkippedPhotographs(n=len(plan.skipped), by_problem=problem_counts(plan.skipped),
@@ -180,7 +195,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
         human_baseline=entry.human_baseline,
         overlays=[f"overlays/{overlay_stem(n)}.png" for n in plan.overlay_images],
     )
-    write_atomic(out / "entry.json", entry.document().encode("utf-8"))
+    write_atomic(out / "entry.json", with_digest(entry).encode("utf-8"))
     write_atomic(out / "summary.json", json_document(summary.model_dump()).encode("utf-8"))
     write_atomic(out / "summary.md", render_markdown(summary).encode("utf-8"))
     return summary

@@ -13,7 +13,8 @@ union of all characteristics), :func:`score_map` gives one row per reference:
 
 The per-rater figure of the DermX protocol is the mean over the ``rater:`` rows of an
 image (see :mod:`dermx_bench.stats.aggregate`). Undefined values (METHODS §4: e.g.
-sensitivity against an empty reference) are ``None``.
+sensitivity against an empty reference) are ``None``. Diagnostic performance is
+:func:`dermx_bench.stats.diagnosis.diagnosis_scores`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from dermx_bench.core.names import FUSION_PREFIX, RATER_PREFIX, UNION
 from dermx_bench.masks import rle
 from dermx_bench.masks.metrics import Scores, scores_from_sums, scores_vs_binary, sum_over_rle
 from dermx_bench.masks.rle import RLE
-from dermx_bench.results.figures import ClassScores, Confusion, Diagnosis
+from dermx_bench.stats.diagnosis import diagnosis_scores
+
+__all__ = ["ScoreRow", "characteristics_of", "diagnosis_scores", "fusion_reference", "fusion_scores",
+           "rater_reference", "score_map"]
 
 
 def rater_reference(rater: str) -> str:
@@ -141,54 +145,3 @@ def fusion_scores(
 
 def _row(image: str, ch: str, reference: str, s: Scores, sum_a: float, sum_s: float, zero: bool) -> ScoreRow:
     return ScoreRow(image, ch, reference, s.f1, s.sensitivity, s.specificity, sum_a, sum_s, zero)
-
-
-def _ratio(num: int, den: int) -> float | None:
-    return None if den == 0 else num / den
-
-
-def diagnosis_scores(
-    gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str] | None = None
-) -> Diagnosis:
-    """Diagnostic performance of predictions against gold diagnoses.
-
-    Per disease (one-vs-rest over all images): F1 = 2TP / (2TP + FP + FN),
-    sensitivity = TP / (TP + FN), specificity = TN / (TN + FP), each ``None`` when its
-    denominator is 0, and ``n`` = images of that gold disease. ``accuracy`` = share of
-    images predicted right; ``macro_f1`` = mean F1 over the diseases present in gold or
-    predictions (as scikit-learn's ``f1_score(average="macro")``). ``confusion.matrix[i][j]``
-    counts images of gold ``labels[i]`` predicted ``labels[j]``. ``labels`` default to the
-    sorted union of gold and predicted names. Empty input: accuracy and macro F1 are 0.
-    """
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold diagnoses but {len(predicted)} predictions")
-    labs = list(labels) if labels is not None else sorted(set(gold) | set(predicted))
-    missing = sorted((set(gold) | set(predicted)) - set(labs))
-    if missing:
-        raise ValueError(f"labels lack {missing}")
-    index = {name: i for i, name in enumerate(labs)}
-    k = len(labs)
-    matrix = np.zeros((k, k), dtype=np.int64)
-    for g, p in zip(gold, predicted, strict=True):
-        matrix[index[g], index[p]] += 1
-    total = int(matrix.sum())
-    per_class: dict[str, ClassScores] = {}
-    f1s: list[float] = []
-    present = set(gold) | set(predicted)
-    for name, i in index.items():
-        tp = int(matrix[i, i])
-        fn = int(matrix[i].sum()) - tp
-        fp = int(matrix[:, i].sum()) - tp
-        tn = total - tp - fn - fp
-        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-        per_class[name] = ClassScores(f1=f1, sensitivity=_ratio(tp, tp + fn), specificity=_ratio(tn, tn + fp),
-                                      n=tp + fn)
-        if name in present and f1 is not None:
-            f1s.append(f1)
-    accuracy = float(np.trace(matrix)) / total if total else 0.0
-    return Diagnosis(
-        accuracy=accuracy,
-        macro_f1=float(np.mean(f1s)) if f1s else 0.0,
-        per_class=per_class,
-        confusion=Confusion(labels=labs, matrix=matrix.tolist()),
-    )

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dermx_bench.core.errors import SubmissionError
+from dermx_bench.core.names import IGNORE_CLASS
 from dermx_bench.harness.images import RESIZE_MODES
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from dermx_bench.darwin.ontology import Ontology
 
 CONFIG_NAMES = ("submission.toml", "submission.json")
-IGNORE = "ignore"
+IGNORE = IGNORE_CLASS
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 _FIELDS = (

@@ -7,6 +7,12 @@ over raters, each with its bootstrap 95% interval, diagnostic accuracy and macro
 for the top entries the paired bootstrap of the union-F1 difference with the next entry.
 The sensitivity per localisable characteristic is a second table. Number formatting and
 the notes under the tables are shared by every format.
+
+Each entry shows its coverage: images scored / images with a reference
+(:attr:`dermx_bench.results.entry.Entry.coverage`). Entries below the maintainer's
+``min_coverage`` (default 1: complete runs only) are listed apart, after the ranked
+entries, as ``partial`` rows without a rank; entries too old to record their coverage
+(schema < 3) are ranked as before.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dermx_bench.leaderboard.ranking import (
     DEFAULT_N_BOOT,
     DEFAULT_SEED,
     DEFAULT_TOP,
+    Ranked,
     rank_entries,
 )
 from dermx_bench.results.entry import Entry
@@ -34,9 +41,9 @@ DASH = "\u2013"
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the board: an entry (``rank`` set) or the dermatologists (``rank`` None)."""
+    """One line of the board: an entry (``rank`` set), a partial run or the dermatologists (``rank`` None)."""
 
-    kind: str  # "entry" | "human"
+    kind: str  # "entry" | "partial" | "human"
     rank: int | None
     name: str
     stem: str | None
@@ -53,6 +60,7 @@ class Row:
     next_name: str | None
     sensitivity: dict[str, Stat | None]
     authors: tuple[str, ...] = ()
+    n_reference_images: int | None = None
 
     def significant(self, alpha: float) -> bool | None:
         return None if self.vs_next is None else self.vs_next.significant(alpha)
@@ -72,6 +80,7 @@ class Board:
     alpha: float
     version: str = __version__
     entries: list[Entry] = field(default_factory=list)
+    min_coverage: float = 1.0
 
     @property
     def human(self) -> Row:
@@ -80,6 +89,11 @@ class Board:
     @property
     def ranked(self) -> list[Row]:
         return [r for r in self.rows if r.kind == "entry"]
+
+    @property
+    def partial(self) -> list[Row]:
+        """Entries below the coverage threshold, listed apart (no rank)."""
+        return [r for r in self.rows if r.kind == "partial"]
 
 
 def _ordered_characteristics(names: set[str]) -> list[str]:
@@ -98,21 +112,28 @@ def build_board(
     n_boot: int = DEFAULT_N_BOOT,
     top: int | None = DEFAULT_TOP,
     alpha: float = DEFAULT_ALPHA,
+    min_coverage: float = 1.0,
 ) -> Board:
     """Rank ``entries`` (one store, see ``validate``) and lay out the published rows.
 
-    The dermatologists' row is taken from the first entry's ``human_baseline`` (entries of
-    one store share it; ``validate`` checks that). Raises ValueError for no entries.
+    Entries whose coverage is below ``min_coverage`` are not ranked: they follow the
+    ranked ones as ``partial`` rows, by union F1. The dermatologists' row is taken from
+    the first entry's ``human_baseline`` (entries of one store share it; ``validate``
+    checks that). Raises ValueError for no entries or a ``min_coverage`` outside [0, 1].
     """
     if not entries:
         raise ValueError("no entries to publish")
-    ranked = rank_entries(entries, seed=seed, n_boot=n_boot, top=top)
+    if not 0.0 <= min_coverage <= 1.0:
+        raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage}")
+    complete = [e for e in entries if e.coverage is None or e.coverage >= min_coverage]
+    ranked = rank_entries(complete, seed=seed, n_boot=n_boot, top=top)
+    apart = [Ranked(0, e, None, None) for e in rank_entries([e for e in entries if e not in complete], top=0)]
     chars: set[str] = set()
     for e in entries:
         chars |= set(e.localisation) - {UNION}
         chars |= set(e.human_baseline.localisation) - {UNION}
     characteristics = _ordered_characteristics(chars)
-    first = ranked[0].entry
+    first = (ranked or apart)[0].entry
     hb = first.human_baseline
     human = Row(
         kind="human", rank=None, name=HUMAN_NAME, stem=None, method="", target="", model="",
@@ -123,11 +144,11 @@ def build_board(
                      for c in characteristics},
     )
     rows = [human]
-    for r in ranked:
+    for r in [*ranked, *apart]:
         e = r.entry
         loc = e.localisation
         rows.append(Row(
-            kind="entry", rank=r.rank, name=e.name, stem=e.file_stem, method=e.method,
+            kind="entry" if r.rank else "partial", rank=r.rank or None, name=e.name, stem=e.file_stem, method=e.method,
             target=e.target, model=e.submission.model or e.submission.entry_point or "",
             union={m: getattr(loc[UNION].per_rater, m) for m in METRIC_NAMES},
             fusion={m: getattr(loc[UNION].fusion, m) for m in METRIC_NAMES},
@@ -136,12 +157,12 @@ def build_board(
             vs_next=r.vs_next, next_name=r.next_name,
             sensitivity={c: (loc[c].per_rater.sensitivity if c in loc else None)
                          for c in characteristics},
-            authors=tuple(e.authors),
+            authors=tuple(e.authors), n_reference_images=e.n_reference_images,
         ))
     return Board(
         rows=rows, characteristics=characteristics, content_hash=first.store.content_hash,
         baseline_options=dict(first.store.baseline_options), seed=seed, n_boot=n_boot, top=top,
-        alpha=alpha, entries=list(entries),
+        alpha=alpha, entries=list(entries), min_coverage=min_coverage,
     )
 
 
@@ -191,11 +212,20 @@ def fmt_options(options: dict[str, str]) -> str:
 
 
 def method_label(row: Row) -> str:
-    return f"{row.method} ({row.target})" if row.kind == "entry" else ""
+    return f"{row.method} ({row.target})" if row.kind != "human" else ""
+
+
+def fmt_coverage(row: Row, none: str = DASH) -> str:
+    """``scored/with a reference (percent)``; just the images scored when the entry predates coverage."""
+    if row.n_images is None:
+        return none
+    if not row.n_reference_images:
+        return str(row.n_images)
+    return f"{row.n_images}/{row.n_reference_images} ({100 * row.n_images / row.n_reference_images:.0f}%)"
 
 
 MAIN_HEADERS = [
-    "Rank", "Entry", "Method", "Union F1 [95% CI]", "Union sensitivity [95% CI]",
+    "Rank", "Entry", "Method", "Images (coverage)", "Union F1 [95% CI]", "Union sensitivity [95% CI]",
     "Union specificity [95% CI]", "Diagnostic accuracy", "Diagnostic macro F1",
     "vs next: \u0394F1 [95% CI], p",
 ]
@@ -207,6 +237,7 @@ def main_cells(row: Row, alpha: float, none: str = DASH) -> list[str]:
         str(row.rank) if row.rank is not None else none,
         row.name,
         method_label(row) or none,
+        fmt_coverage(row, none),
         *(fmt_stat(row.union[m], none) for m in METRIC_NAMES),
         fmt_num(row.accuracy, none=none),
         fmt_num(row.macro_f1, none=none),
@@ -221,6 +252,9 @@ def board_notes(board: Board) -> list[str]:
         "the explanation map against each dermatologist's mask, averaged over the raters who drew "
         "it (DermX protocol), then over images; [95% CI] = bootstrap interval over images.",
         f"{HUMAN_NAME}: the dermatologists scored against each other on the same columns.",
+        "Images (coverage) = images scored / images with a reference (and a gold diagnosis, for the gold "
+        f"target). Only runs covering at least {100 * board.min_coverage:g}% of them are ranked"
+        + (f"; {len(board.partial)} partial run(s) are listed apart, unranked." if board.partial else "."),
         f"Ranked by union F1. 'vs next': for {top}, the mean per-image union-F1 difference with "
         f"the entry ranked below over their shared images, paired bootstrap "
         f"({board.n_boot} resamples, seed {board.seed}), two-sided p; * = p < {board.alpha}.",

@@ -2,14 +2,17 @@
 
 Layout of a leaderboard folder ``LB`` (default ``leaderboard/``)::
 
-    LB/entries/<stem>.json               the run's entry.json (schema: dermx_bench.results.entry)
-    LB/entries/<stem>/scores.csv.gz      the run's scores.csv, so the figures stay checkable
-    LB/entries/<stem>/overlays/*.png     the run's overlay figures (shown on the site)
+    LB/entries/<stem>.json                 the run's entry.json (schema: dermx_bench.results.entry)
+    LB/entries/<stem>/scores.csv.gz        the run's scores.csv, so the figures stay checkable
+    LB/entries/<stem>/predictions.csv.gz   the run's predictions.csv (diagnosis, counts)
+    LB/entries/<stem>/overlays/*.png       the run's overlay figures (shown on the site)
 
 ``<stem>`` is :func:`dermx_bench.results.entry.entry_file_stem` of the entry's display name.
-An entry is accepted only when its run's ``scores.csv`` reproduces its figures
-(:mod:`dermx_bench.leaderboard.recheck`); a figure edited by hand is refused, by
-``add_run`` and again by :func:`dermx_bench.leaderboard.validate.validate`.
+An entry is accepted only when its run files reproduce its figures and its digest covers
+the rest (:mod:`dermx_bench.leaderboard.recheck`); a figure edited by hand is refused, by
+``add_run`` and again by :func:`dermx_bench.leaderboard.validate.validate`. Only entries of
+the current schema version are added (older ones keep no predictions and no digest: re-score
+the run); older entries already on a leaderboard stay readable.
 Writes go to a temporary folder next to the target and are moved into place with
 ``os.replace``; a failed command leaves the leaderboard as it was.
 """
@@ -30,8 +33,9 @@ from typing import Any
 from dermx_bench.core.errors import DermxError, InputError
 from dermx_bench.core.files import swap_folder
 from dermx_bench.core.paths import child
-from dermx_bench.leaderboard.recheck import check_reproduces
+from dermx_bench.leaderboard.recheck import RunFilesOnDisk, check_reproduces
 from dermx_bench.results.entry import (
+    SCHEMA_VERSION,
     Entry,
     dump_entry,
     entry_file_stem,
@@ -43,6 +47,7 @@ from dermx_bench.stats.figures import FiguresVersionError
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ENTRIES = "entries"
 SCORES_FILE = "scores.csv.gz"
+PREDICTIONS_FILE = "predictions.csv.gz"
 OVERLAYS = "overlays"
 
 
@@ -97,8 +102,14 @@ class StoredEntry:
 
     @property
     def folder(self) -> Path:
-        """``entries/<stem>/``: kept scores and overlays (may not exist)."""
+        """``entries/<stem>/``: kept run files and overlays (may not exist)."""
         return self.path.parent / self.stem
+
+    @property
+    def run_files(self) -> RunFilesOnDisk:
+        """The kept run files (``predictions`` None when not kept: entries of schema < 3)."""
+        preds = self.folder / PREDICTIONS_FILE
+        return RunFilesOnDisk(self.folder / SCORES_FILE, preds if preds.is_file() else None)
 
     @property
     def overlays(self) -> list[Path]:
@@ -146,6 +157,14 @@ def consistency_problems(
     for s in entries:
         groups.setdefault(_store_key(s.entry), []).append(s.entry.name)
     problems: list[str] = []
+    references: dict[tuple[tuple[str, str], str], StoredEntry] = {}
+    for s in entries:  # one store and target: one count of images with a reference
+        if s.entry.n_reference_images is not None:
+            seen = references.setdefault((_store_key(s.entry), s.entry.target), s)
+            if seen.entry.n_reference_images != s.entry.n_reference_images:
+                problems.append(f"{s.path}: n_reference_images {s.entry.n_reference_images} differs from "
+                                f"{seen.path.name}'s {seen.entry.n_reference_images} although both name the same "
+                                f"store, baseline options and target")
     if len(groups) == 1 and len(entries) > 1:
         first = entries[0]
         for s in entries[1:]:
@@ -194,11 +213,25 @@ def _run_overlays(run: Path) -> list[Path]:
     return files
 
 
-def _gzip_bytes(raw: bytes) -> bytes:
+def _gzip_bytes(raw: bytes, name: str) -> bytes:
     buf = io.BytesIO()
-    with gzip.GzipFile(filename="scores.csv", mode="wb", fileobj=buf, mtime=0) as gz:
+    with gzip.GzipFile(filename=name, mode="wb", fileobj=buf, mtime=0) as gz:
         gz.write(raw)
     return buf.getvalue()
+
+
+def _check_run_state(run: Path) -> None:
+    """Refuse a run folder whose run is not finished (``run_state.json`` says so)."""
+    state = run / "run_state.json"
+    if not state.is_file():
+        return
+    try:
+        status = json.loads(state.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError, RecursionError) as exc:
+        raise InputError(state, "", f"unreadable run state ({exc})") from None
+    if status != "complete":
+        raise InputError(state, "status", f"the run is {status!r}, not complete; finish it with "
+                         "'dermx-bench score ... --resume' first")
 
 
 def add_run(
@@ -207,30 +240,36 @@ def add_run(
     *,
     replace: bool = False,
 ) -> AddResult:
-    """Add a scored run (``RUN/entry.json`` + ``RUN/scores.csv`` [+ ``RUN/overlays/*.png``]).
+    """Add a finished scored run (``RUN/entry.json``, ``RUN/scores.csv``, ``RUN/predictions.csv``
+    [+ ``RUN/overlays/*.png``]).
 
-    The entry is validated against the schema, its figures are recomputed from
-    ``scores.csv`` by :func:`check_reproduces` and must match within 1e-9, and it must name the
+    The entry is validated against the schema (the current version only), its figures are
+    recomputed from its run files by :func:`check_reproduces` and must match within 1e-9,
+    the run files and the rest of the entry must match its digest, and it must name the
     same store content hash and baseline options as the entries already there. An entry
     of the same name is replaced only with ``replace``; a different name that maps to the
     same file stem is refused; an entry whose figures version this code cannot compute is
-    refused with that reason (re-score the run). The entry, a gzipped copy of ``scores.csv`` and the overlays
-    are written to a temporary folder and moved into place; on error nothing changes.
+    refused with that reason (re-score the run). The entry, gzipped copies of the run files
+    and the overlays are written to a temporary folder and moved into place; on error
+    nothing changes.
     """
     run = Path(run_dir)
     if not run.is_dir():
         raise InputError(run, "", "run folder not found")
+    _check_run_state(run)
     entry_path = run / "entry.json"
     data = read_entry_json(entry_path)
     entry = parse_entry(data, entry_path)
-    scores_path = run / "scores.csv"
-    if not scores_path.is_file():
-        raise InputError(
-            scores_path, "",
-            "not found; an entry is accepted only with the scores.csv it was computed from",
-        )
+    if entry.schema_version != SCHEMA_VERSION:
+        raise InputError(entry_path, "schema_version", f"entry schema version {entry.schema_version} keeps no "
+                         f"predictions, coverage or digest, so its figures cannot all be checked; re-score the run "
+                         f"with this dermx-bench (schema version {SCHEMA_VERSION}) to add it")
+    files = RunFilesOnDisk(run / "scores.csv", run / "predictions.csv")
+    for p in (files.scores, files.predictions):
+        if p is not None and not p.is_file():
+            raise InputError(p, "", f"not found; an entry is accepted only with the {p.name} it was computed from")
     try:
-        check_reproduces(entry_path, entry, scores_path)
+        check_reproduces(entry_path, entry, files, data)
     except FiguresVersionError as exc:
         raise InputError(entry_path, "figures_version", f"{exc}; re-score the run to add it") from None
     overlays = _run_overlays(run)
@@ -272,7 +311,8 @@ def add_run(
     try:
         staged = tmp / "folder"
         (staged / OVERLAYS).mkdir(parents=True)
-        (staged / SCORES_FILE).write_bytes(_gzip_bytes(scores_path.read_bytes()))
+        (staged / SCORES_FILE).write_bytes(_gzip_bytes(files.raw(files.scores), "scores.csv"))
+        (staged / PREDICTIONS_FILE).write_bytes(_gzip_bytes(files.raw(run / "predictions.csv"), "predictions.csv"))
         for p in overlays:
             shutil.copyfile(p, child(staged / OVERLAYS, p.name))
         (tmp / "entry.json").write_text(dump_entry(data), encoding="utf-8")

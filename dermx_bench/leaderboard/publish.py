@@ -29,7 +29,7 @@ def list_formats() -> list[str]:
 
 
 def _load_board(
-    lb_dir: str | Path, seed: int, n_boot: int, top: int | None
+    lb_dir: str | Path, seed: int, n_boot: int, top: int | None, min_coverage: float
 ) -> tuple[Board, list[StoredEntry]]:
     report = validate(lb_dir, recheck=False)
     if not report.entries:
@@ -38,7 +38,10 @@ def _load_board(
              "'dermx-bench leaderboard add RUN'"],
             "nothing to publish",
         )
-    board = build_board([s.entry for s in report.entries], seed=seed, n_boot=n_boot, top=top)
+    if not 0.0 <= min_coverage <= 1.0:
+        raise InputError("--min-coverage", "", f"expected a share in [0, 1], got {min_coverage}")
+    board = build_board([s.entry for s in report.entries], seed=seed, n_boot=n_boot, top=top,
+                        min_coverage=min_coverage)
     return board, report.entries
 
 
@@ -50,6 +53,7 @@ def publish(
     seed: int = DEFAULT_SEED,
     n_boot: int = DEFAULT_N_BOOT,
     top: int | None = DEFAULT_TOP,
+    min_coverage: float = 1.0,
 ) -> str:
     """Publish the leaderboard of ``lb_dir`` in ``fmt``; return the text or the site folder.
 
@@ -58,7 +62,8 @@ def publish(
     is written to folder ``out`` (required) and its path returned. Entries are checked
     first (schema, file names, one store); run :func:`validate` to also re-check every
     entry's figures against its kept scores. ``seed``/``n_boot``/``top`` set the paired
-    bootstrap of each rank against the next (deterministic).
+    bootstrap of each rank against the next (deterministic). Entries covering less than
+    ``min_coverage`` of the images with a reference are listed apart, unranked.
     """
     renderer = FORMATS.get(fmt)
     if renderer is None:
@@ -66,9 +71,9 @@ def publish(
             raise InputError("--out", str(out), "the html format writes a folder; give --out DIR")
         from dermx_bench.leaderboard.site import write_site
 
-        board, stored = _load_board(lb_dir, seed, n_boot, top)
+        board, stored = _load_board(lb_dir, seed, n_boot, top, min_coverage)
         return str(write_site(board, stored, out))
-    board, _ = _load_board(lb_dir, seed, n_boot, top)
+    board, _ = _load_board(lb_dir, seed, n_boot, top, min_coverage)
     text = renderer(board)
     if out is not None and str(out) != "-":
         write_atomic(out, text)

@@ -17,6 +17,7 @@ from dermx_bench.core.names import METRIC_NAMES
 from dermx_bench.leaderboard.board import (
     MAIN_HEADERS,
     Board,
+    Row,
     board_notes,
     fmt_num,
     main_cells,
@@ -38,16 +39,19 @@ def md_escape(text: str) -> str:
 def render_markdown(board: Board) -> str:
     """The leaderboard as GitHub-flavoured Markdown (for ``leaderboard/README.md``)."""
     out = ["# DermX explanation leaderboard", ""]
-    out += [
-        "| " + " | ".join(MAIN_HEADERS) + " |",
-        "|---:|---|---|---|---|---|---:|---:|---|",
-    ]
-    for row in board.rows:
+    header = ["| " + " | ".join(MAIN_HEADERS) + " |", "|---:|---|---|---:|---|---|---|---:|---:|---|"]
+
+    def md_row(row: Row) -> str:
         cells = main_cells(row, board.alpha)
         # entry strings get full escaping; the figures are ours and only need HTML entities
         shown = [md_escape(c) if i in (1, 2) else html.escape(c, quote=False)
                  for i, c in enumerate(cells)]
-        out.append("| " + " | ".join(shown) + " |")
+        return "| " + " | ".join(shown) + " |"
+
+    out += header + [md_row(r) for r in board.rows if r.kind != "partial"]
+    if board.partial:
+        out += ["", f"## Partial runs (coverage below {100 * board.min_coverage:g}%; not ranked)", ""]
+        out += header + [md_row(r) for r in board.partial]
     out += ["", "## Sensitivity per characteristic", ""]
     out.append("| Entry | " + " | ".join(md_escape(c) for c in board.characteristics) + " |")
     out.append("|---|" + "---:|" * len(board.characteristics))
@@ -89,7 +93,10 @@ def csv_records(board: Board) -> list[dict[str, object]]:
             "rank": _num(row.rank), "kind": row.kind, "name": csv_text(row.name),
             "authors": csv_text("; ".join(row.authors)), "method": csv_text(row.method),
             "target": row.target, "model": csv_text(row.model),
-            "n_images": _num(row.n_images), "n_all_zero_maps": _num(row.n_all_zero_maps),
+            "n_images": _num(row.n_images), "n_reference_images": _num(row.n_reference_images),
+            "coverage": _num(row.n_images / row.n_reference_images
+                             if row.n_images is not None and row.n_reference_images else None),
+            "n_all_zero_maps": _num(row.n_all_zero_maps),
         }
         for m in METRIC_NAMES:
             rec.update(_stat_cols(f"union_{m}", row.union[m]))
@@ -144,7 +151,7 @@ def latex_escape(text: str) -> str:
 
 
 def _latex_table(caption: str, label: str, colspec: str, header: list[str],
-                 body: list[list[str]], split_after: int = 1) -> list[str]:
+                 body: list[list[str]], split_after: tuple[int, ...] = (1,)) -> list[str]:
     out = [
         r"\begin{table}[htbp]",
         r"\centering",
@@ -158,7 +165,7 @@ def _latex_table(caption: str, label: str, colspec: str, header: list[str],
     ]
     for i, cells in enumerate(body):
         out.append(" & ".join(cells) + r" \\")
-        if i + 1 == split_after and len(body) > split_after:
+        if i + 1 in split_after and len(body) > i + 1:
             out.append(r"\midrule")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return out
@@ -175,7 +182,7 @@ def render_latex(board: Board) -> str:
     ]
     out += _latex_table(
         f"DermX explanation leaderboard. {notes}", "tab:dermx-leaderboard",
-        "rll" + "l" * 3 + "rr" + "l", header, body,
+        "rllr" + "l" * 3 + "rr" + "l", header, body, split_after=(1, len(board.rows) - len(board.partial)),
     )
     out.append("")
     sheader = ["Entry", *(latex_escape(c) for c in board.characteristics)]

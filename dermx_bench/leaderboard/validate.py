@@ -15,6 +15,7 @@ from dermx_bench.core.errors import InputError
 from dermx_bench.core.names import UNION
 from dermx_bench.leaderboard.entries import (
     ENTRIES,
+    PREDICTIONS_FILE,
     SCORES_FILE,
     LeaderboardError,
     MixedStoreError,
@@ -24,6 +25,7 @@ from dermx_bench.leaderboard.entries import (
     load_entries,
 )
 from dermx_bench.leaderboard.recheck import check_reproduces
+from dermx_bench.results.entry import SINCE, read_entry_json
 from dermx_bench.stats.figures import FiguresVersionError
 
 
@@ -69,26 +71,34 @@ def validate(
     """Check every entry of a leaderboard; raise when anything is wrong.
 
     Checks: each ``entries/*.json`` is a valid entry stored under its name's stem; with
-    ``recheck``, its kept ``scores.csv.gz`` reproduces its figures; all entries share one
+    ``recheck``, its kept ``scores.csv.gz`` and ``predictions.csv.gz`` reproduce its
+    figures and (schema 3) match its ``run_files`` and ``digest``; all entries share one
     store content hash and baseline options (else :class:`MixedStoreError` naming the
-    groups); entries of one store agree on the dermatologists' baseline. Problems of all
-    entries are collected and raised together as :class:`LeaderboardError`.
-    An entry without kept scores, or made with a figures version this code cannot
-    compute, is reported as a warning (figures not re-checked), as are entries of
-    different figures versions side by side.
+    groups); entries of one store agree on the dermatologists' baseline and, per target,
+    on ``n_reference_images``. Problems of all entries are collected and raised together as
+    :class:`LeaderboardError`. An older entry (schema < 3) without kept scores, or made with
+    a figures version this code cannot compute, is reported as a warning (figures not
+    re-checked), as are the parts an older entry cannot have checked (no predictions, no
+    digest) and entries of different figures versions side by side.
     """
     lb = Path(lb_dir)
     good, problems = load_entries(lb)
     report = ValidationReport(lb, [], None, {})
     for s in good:
-        scores = s.folder / SCORES_FILE
+        files = s.run_files
         if not recheck:
             continue
-        if not scores.is_file():
+        old = s.entry.schema_version < SINCE["digest"]
+        if not files.scores.is_file() and old:
             report.warnings.append(f"{s.path}: no {ENTRIES}/{s.stem}/{SCORES_FILE}; figures not re-checked")
             continue
+        if old:
+            unchecked = ("" if files.predictions else "diagnosis, n_images and n_all_zero_maps (no "
+                         f"{PREDICTIONS_FILE} kept), and ") + "the fields no run file reproduces (no digest)"
+            report.warnings.append(f"{s.path}: entry schema version {s.entry.schema_version}: {unchecked} "
+                                   "not re-checked; re-score the run to check everything")
         try:
-            check_reproduces(s.path, s.entry, scores)
+            check_reproduces(s.path, s.entry, files, None if old else read_entry_json(s.path))
         except FiguresVersionError as exc:
             report.warnings.append(f"{s.path}: {exc}; figures not re-checked")
             continue

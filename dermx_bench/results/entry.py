@@ -10,13 +10,23 @@ figures and rater pairs for the baseline's.
 
 Versions
 --------
-- ``schema_version`` is the shape of the file. Version 2 (written now) is version 1
-  plus ``figures_version``; version-1 files are still read (their figures were all made
-  with figures version 1).
+- ``schema_version`` is the shape of the file. Version 2 is version 1 plus
+  ``figures_version``; version 3 (written now) adds ``n_reference_images`` (so the
+  coverage ``n_images / n_reference_images`` is known), ``run_files`` (sha256 of the
+  run's ``scores.csv`` and ``predictions.csv``) and ``digest`` (:func:`entry_digest`).
+  Versions 1 and 2 are still read (their figures were all made with figures version 1).
 - ``figures_version`` names the rules that computed the figures from ``scores.csv``
   (estimators, bootstrap, the vs-baseline comparison), listed in
   :mod:`dermx_bench.stats.figures`. The leaderboard re-checks an entry with the rules of
   its own figures version, so a later change of rules is never mistaken for a hand edit.
+- Every figure of a schema-3 entry is either re-computed from the run files kept with
+  it (localisation, per-image union scores, diagnosis, ``n_images``,
+  ``n_all_zero_maps``: :mod:`dermx_bench.leaderboard.recheck`) or covered by
+  ``digest``: the sha256 of the entry's own canonical JSON, which holds ``run_files``.
+  Changing any field (``weights_sha256``, ``human_baseline``, ``n_reference_images``,
+  ...) or a run file without recomputing the digest is detected. The digest is not a
+  signature: whoever recomputes it by this documented rule can still change the
+  fields the files cannot reproduce.
 - ``name`` is a free display name (it may contain any printable character, ``<script>``
   included; every output format escapes it). The leaderboard stores the entry as
   ``entries/<file stem>.json`` where :func:`entry_file_stem` turns the name into a safe
@@ -29,9 +39,11 @@ field path (``localisation.union.per_rater.f1.mean``) and what was expected.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,9 +62,9 @@ from dermx_bench.results.figures import (
     ResultModel,
 )
 
-SCHEMA_VERSION: Literal[2] = 2
+SCHEMA_VERSION: Literal[3] = 3
 """The entry schema version this module writes."""
-READABLE_SCHEMA_VERSIONS = (1, 2)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 """The entry schema versions this module reads."""
 FIRST_FIGURES_VERSION = 1
 """The figures version of every schema-1 entry (they carry no ``figures_version``)."""
@@ -99,6 +111,20 @@ class Bootstrap(ResultModel):
     seed: Count
 
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class RunFiles(ResultModel):
+    """sha256 of the run files an entry's figures were computed from (as the run wrote them)."""
+
+    scores_sha256: Sha256
+    predictions_sha256: Sha256
+
+
+SINCE: Mapping[str, int] = {"figures_version": 2, "n_reference_images": 3, "run_files": 3, "digest": 3}
+"""The schema version that added each optional field (absent, None, in older schemas)."""
+
+
 def _check_name(v: str) -> str:
     if not v.strip():
         raise ValueError("must not be empty")
@@ -121,13 +147,13 @@ def _check_date(v: str) -> str:
 class Entry(ResultModel):
     """A leaderboard entry (schema version 1 or 2). See the module docstring for conventions."""
 
-    schema_version: Literal[1, 2]
+    schema_version: Literal[1, 2, 3]
     figures_version: Annotated[int, Field(ge=1, strict=True)] | None = None
     name: Annotated[str, AfterValidator(_check_name)]
     authors: list[str]
     description: str
     submission: Submission
-    weights_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    weights_sha256: Sha256
     store: StoreRef
     method: str = Field(min_length=1)
     target: Literal["gold", "predicted"]
@@ -135,18 +161,26 @@ class Entry(ResultModel):
     date: Annotated[str, AfterValidator(_check_date)]
     bootstrap: Bootstrap
     n_images: Count
+    n_reference_images: Count | None = None
     n_all_zero_maps: Count
     localisation: dict[str, Localisation]
     per_image_union: dict[str, ImageScores]
     diagnosis: Diagnosis
     human_baseline: HumanBaseline
+    run_files: RunFiles | None = None
+    digest: Sha256 | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Entry:
-        if self.schema_version == 1 and self.figures_version is not None:
-            raise ValueError("figures_version is not part of entry schema version 1 (write schema_version 2)")
-        if self.schema_version >= 2 and self.figures_version is None:
-            raise ValueError(f"entry schema version {self.schema_version} needs figures_version")
+        for fld, since in SINCE.items():
+            given = getattr(self, fld) is not None
+            if self.schema_version < since and given:
+                raise ValueError(f"{fld} is not part of entry schema version {self.schema_version} "
+                                 f"(write schema_version {since})")
+            if self.schema_version >= since and not given and fld != "digest":  # digest: see parse_entry
+                raise ValueError(f"entry schema version {self.schema_version} needs {fld}")
+        if self.n_reference_images is not None and self.n_images > self.n_reference_images:
+            raise ValueError(f"n_images ({self.n_images}) exceeds n_reference_images ({self.n_reference_images})")
         if UNION not in self.localisation:
             raise ValueError(f"localisation must contain the {UNION!r} of characteristics")
         if UNION not in self.human_baseline.localisation:
@@ -167,13 +201,20 @@ class Entry(ResultModel):
         """The figures version the entry's figures were made with (1 for schema-1 entries)."""
         return FIRST_FIGURES_VERSION if self.figures_version is None else self.figures_version
 
+    @property
+    def coverage(self) -> float | None:
+        """Images scored / images with a reference (None before schema 3, or with no reference)."""
+        if not self.n_reference_images:
+            return None
+        return self.n_images / self.n_reference_images
+
     def document(self) -> str:
         """The entry as the JSON text a run writes (see :func:`dump_entry`).
 
-        Schema-1 entries are written without ``figures_version``, as they were read.
+        Fields a schema version does not have are left out, so older entries are written
+        as they were read.
         """
-        data = self.model_dump(exclude={"figures_version"} if self.figures_version is None else None)
-        return dump_entry(data)
+        return dump_entry(self.model_dump(exclude={f for f in SINCE if getattr(self, f) is None}))
 
     @property
     def file_stem(self) -> str:
@@ -240,11 +281,20 @@ def _errors_to_input_error(file: object, exc: ValidationError, version: object) 
     return InputError(file, where or "(entry)", what)
 
 
+def entry_digest(data: Mapping[str, Any]) -> str:
+    """The ``digest`` of an entry: sha256 (hex) of ``dermx-bench entry digest 1\n`` followed by
+    the entry's JSON without ``digest``, keys sorted, no spaces (``separators=(",", ":")``),
+    UTF-8 kept (``ensure_ascii=False``); ``data`` is the entry as decoded from its file."""
+    body = {k: v for k, v in data.items() if k != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(b"dermx-bench entry digest 1\n" + text.encode("utf-8")).hexdigest()
+
+
 def parse_entry(data: Any, file: object = "entry.json") -> Entry:
     """Validate a decoded entry dict; errors name ``file`` and the field path.
 
-    Raises InputError(file, field path, message) for a schema violation, and for a
-    ``schema_version`` this toolkit cannot read.
+    Raises InputError(file, field path, message) for a schema violation (a schema-3 file
+    without ``digest`` included), and for a ``schema_version`` this toolkit cannot read.
     """
     if not isinstance(data, dict):
         raise InputError(file, "(entry)", f"expected a JSON object, got {type(data).__name__}")
@@ -257,9 +307,12 @@ def parse_entry(data: Any, file: object = "entry.json") -> Entry:
             "upgrade dermx-bench",
         )
     try:
-        return Entry.model_validate(data)
+        entry = Entry.model_validate(data)
     except ValidationError as exc:
         raise _errors_to_input_error(file, exc, version if version is not None else SCHEMA_VERSION) from None
+    if entry.schema_version >= SINCE["digest"] and entry.digest is None:
+        raise InputError(file, "digest", f"entry schema version {entry.schema_version} needs digest")
+    return entry
 
 
 def read_entry_json(path: str | Path) -> dict[str, Any]:
@@ -270,6 +323,8 @@ def read_entry_json(path: str | Path) -> dict[str, Any]:
         data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise InputError(p, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputError(p, "", "invalid JSON (nested too deeply)") from None
     except ValueError as exc:
         raise InputError(p, "", str(exc)) from None
     if not isinstance(data, dict):

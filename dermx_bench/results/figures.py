@@ -204,7 +204,7 @@ class Confusion(ResultModel):
 
 
 class Diagnosis(ResultModel):
-    """A model's diagnostic performance (see :func:`dermx_bench.harness.scoring.diagnosis_scores`)."""
+    """A model's diagnostic performance (see :func:`dermx_bench.stats.diagnosis.diagnosis_scores`)."""
 
     accuracy: UnitReq
     macro_f1: UnitReq

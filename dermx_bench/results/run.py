@@ -33,7 +33,8 @@ class RunSummary(ResultModel):
     """Everything a run found, in the order ``summary.json`` lists it.
 
     ``localisation``, ``diagnosis`` and ``human_baseline`` are the entry's figures;
-    the rest says what was scored and what was left out.
+    the rest says what was scored and what was left out (``n_images`` of the
+    ``n_reference_images`` a complete run scores: the coverage).
     """
 
     name: str
@@ -47,6 +48,7 @@ class RunSummary(ResultModel):
     batch_size: int
     started_at: str
     n_images: Count
+    n_reference_images: Count
     n_score_rows: Count
     all_zero_maps: AllZeroMaps
     skipped_photographs: SkippedPhotographs

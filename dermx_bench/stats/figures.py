@@ -15,18 +15,21 @@ Version 1 (dermx-bench 0.1): localisation per characteristic by
 :func:`~dermx_bench.stats.aggregate.aggregate_scores` (means over images of the per-image
 mean over raters, ddof 1, image bootstrap with ``default_rng(seed)``), per-image union
 scores by :func:`~dermx_bench.stats.aggregate.per_image_union`, ``vs_baseline`` by
-:func:`~dermx_bench.stats.estimators.compare`.
+:func:`~dermx_bench.stats.estimators.compare`, ``diagnosis`` from ``predictions.csv`` by
+:func:`~dermx_bench.stats.diagnosis.predictions_diagnosis` (the rule runs have used since
+version 1; re-checked from entry schema 3 on, which keeps ``predictions.csv``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dermx_bench.core.errors import DermxError
-from dermx_bench.results.figures import Comparison, ImageScores, LocalisationScores
+from dermx_bench.results.figures import Comparison, Diagnosis, ImageScores, LocalisationScores
 from dermx_bench.stats.aggregate import Order, aggregate_scores, per_image_union
+from dermx_bench.stats.diagnosis import predictions_diagnosis
 from dermx_bench.stats.estimators import compare
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ class FigureRules:
     localisation: Callable[[pd.DataFrame, int, int, Order | None], dict[str, LocalisationScores]]
     per_image_union: Callable[[pd.DataFrame], dict[str, ImageScores]]
     compare: Callable[[float | None, float | None], Comparison]
+    diagnosis: Callable[[pd.DataFrame, Sequence[str], Order], Diagnosis] = predictions_diagnosis
 
 
 FIGURE_RULES: dict[int, FigureRules] = {
