@@ -127,7 +127,7 @@ def build_board(
         raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage}")
     complete = [e for e in entries if e.coverage is None or e.coverage >= min_coverage]
     ranked = rank_entries(complete, seed=seed, n_boot=n_boot, top=top)
-    apart = [Ranked(0, e, None, None) for e in rank_entries([e for e in entries if e not in complete], top=0)]
+    apart = [Ranked(0, r.entry, None, None) for r in rank_entries([e for e in entries if e not in complete], top=0)]
     chars: set[str] = set()
     for e in entries:
         chars |= set(e.localisation) - {UNION}
