@@ -335,3 +335,14 @@ def test_brush_layer_values_beyond_int64(tmp_path: Path) -> None:
     f = write_json(tmp_path / "in" / "derm1_x.json", doc)
     code, out = cli("ingest", f, "--store", tmp_path / "s.db")
     refused(code, out, "raster_layer.dense_rle[1]: expected a count in 0..12")
+
+
+def test_lone_surrogate_escape_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "in" / "derm1_x.json"
+    f.parent.mkdir()
+    f.write_text(json.dumps(darwin1(annotations=[{"name": "Acne", "tag": {}},
+                                                 {"name": "Plaque", "polygon": {"path": square(1, 1, 4, 4)},
+                                                  "attributes": ["\ud800"]}])))
+    code, out = cli("ingest", f, "--store", tmp_path / "s.db", "--allow-unknown")
+    refused(code, out, f"{f}: expected text, got a lone surrogate escape ('\\ud800')")
+    assert not (tmp_path / "s.db").exists()

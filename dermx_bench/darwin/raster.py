@@ -121,8 +121,9 @@ def rasterise_ellipse(e: Ellipse, height: int, width: int) -> Crop:
     c, s = math.cos(e.angle), math.sin(e.angle)
     u = dx * c + dy * s
     v = dy * c - dx * s
-    lhs = (u * e.ry) ** 2 + (v * e.rx) ** 2
-    mask = (lhs <= (e.rx * e.ry) ** 2 * (1 + 1e-9)).astype(np.uint8)
+    with np.errstate(over="ignore"):  # huge radii: both sides are inf, every pixel is in
+        lhs = (u * e.ry) ** 2 + (v * e.rx) ** 2
+        mask = (lhs <= np.float64(e.rx * e.ry) ** 2 * (1 + 1e-9)).astype(np.uint8)
     col, row = round(e.cx), round(e.cy)
     if x0 <= col <= x1 and y0 <= row <= y1:
         mask[row - y0, col - x0] = 1

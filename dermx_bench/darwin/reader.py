@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from typing import Any
 
 from dermx_bench.core.limits import DEFAULT_MAX_IMAGE_PIXELS
@@ -41,6 +42,7 @@ __all__ = [
     "Skipped", "check_name_pattern", "iter_sources", "parse_evaluation", "split_name",
 ]
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _VIDEO = "video items are not supported (dermx-bench ingests still images); export the frames as images"
 
 
@@ -68,7 +70,8 @@ def parse_evaluation(
         raise raw.error
     f = Fields(raw.label)
     try:
-        doc = json.loads(raw.data.decode("utf-8"))
+        text = raw.data.decode("utf-8")
+        doc = json.loads(text)
     except UnicodeDecodeError as exc:
         raise f.fail(f"byte {exc.start}", "expected UTF-8 encoded JSON") from None
     except json.JSONDecodeError as exc:
@@ -77,6 +80,11 @@ def parse_evaluation(
         raise f.fail("", "expected JSON nested at most a few hundred levels deep") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise f.fail("", f"expected valid JSON ({exc})") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:  # a lone surrogate cannot be stored or shown; a pair (an emoji) is fine
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise f.fail("", f"expected text, got a lone surrogate escape ({exc.object[exc.start]!r})") from None
     doc = f.obj(doc, "top level")
     is_v2 = str(doc.get("version", "")).startswith("2")
     anns_raw = f.lst(doc.get("annotations"), "annotations")

@@ -167,6 +167,10 @@ def read_config(config_file: Path) -> dict[str, Any]:
         raise _err(config_file, "", f"invalid TOML ({exc})") from None
     except json.JSONDecodeError as exc:
         raise _err(config_file, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise _err(config_file, "", "nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise _err(config_file, "", f"cannot read the configuration ({exc})") from None
     if not isinstance(data, dict):
         raise _err(config_file, "", "expected a table/object of fields")
     return data
