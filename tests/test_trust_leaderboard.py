@@ -132,8 +132,9 @@ def test_entries_must_agree_on_the_images_with_a_reference(tmp_path: Path) -> No
 
 def _board_with_a_partial_run(tmp_path: Path) -> Path:
     lb = tmp_path / "lb"
-    for name, kw in [("complete", {"quality": 0.3, "n_reference_images": 12}),
-                     ("partial", {"quality": 0.9, "n_images": 3, "n_reference_images": 12})]:
+    cases: list[tuple[str, dict[str, Any]]] = [("complete", {"quality": 0.3, "n_reference_images": 12}),
+                                               ("partial", {"quality": 0.9, "n_images": 3, "n_reference_images": 12})]
+    for name, kw in cases:
         code, out = cli("leaderboard", "add", make_run(tmp_path / "runs", name, **kw), "--dir", lb)
         assert code == 0, out
     return lb

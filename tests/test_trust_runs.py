@@ -13,6 +13,7 @@ import shutil
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,9 +94,10 @@ def _nan_submission(folder: Path) -> Path:
     import timm
     import torch
 
-    model = timm.create_model("test_resnet", pretrained=False, num_classes=6)
+    model: Any = timm.create_model("test_resnet", pretrained=False, num_classes=6)
+    head = model.get_classifier()
     with torch.no_grad():
-        model.get_classifier().weight.fill_(float("nan"))
+        head.weight.fill_(float("nan"))
     return make_submission(folder, module=model, input_size=(32, 32), target_layer="layer3")
 
 
