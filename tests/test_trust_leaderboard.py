@@ -8,7 +8,6 @@ unchanged) and by ``leaderboard validate`` once on the board.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -16,24 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from dermx_bench.cli import main
 from tests.lb_fixture import edit_entry, make_run
-
-
-def cli(*args: object) -> tuple[int, str]:
-    res = CliRunner().invoke(main, [str(a) for a in args])
-    assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit), res.exception
-    return res.exit_code, res.output
-
-
-def listing(folder: Path) -> dict[str, str]:
-    if not folder.exists():
-        return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
-            for p in sorted(folder.rglob("*"))}
-
+from tests.trust_util import cli, listing
 
 Edit = Callable[[dict[str, Any]], None]
 

@@ -7,7 +7,6 @@ folder ends clean.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import struct
@@ -17,23 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from dermx_bench.cli import main
 from tests.harness_util import make_submission
-
-
-def cli(*args: object) -> tuple[int, str]:
-    res = CliRunner().invoke(main, [str(a) for a in args])
-    assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit), res.exception
-    return res.exit_code, res.output
-
-
-def listing(folder: Path) -> dict[str, str]:
-    if not folder.exists():
-        return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
-            for p in sorted(folder.rglob("*"))}
+from tests.trust_util import cli, listing
 
 
 @pytest.fixture(scope="module")

@@ -17,49 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from dermx_bench.cli import main
 from dermx_bench.core.errors import InputError
 from dermx_bench.core.paths import child, name_problem
 from dermx_bench.store.db import Store
 from dermx_bench.synthetic import darwin_v2 as v2
 from tests.conftest import SAMPLE, darwin1, square, write_json
-
-
-def cli(*args: object) -> tuple[int, str]:
-    """Exit code and output (stderr and stdout) of ``dermx-bench ARGS``; never a traceback."""
-    res = CliRunner().invoke(main, [str(a) for a in args])
-    assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit), res.exception
-    return res.exit_code, res.output
-
-
-def cli_json(*args: object) -> dict:
-    res = CliRunner().invoke(main, [str(a) for a in args])
-    assert res.exit_code == 0, res.output
-    return dict(json.loads(res.stdout))
-
-
-def listing(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` (SQLite's -wal/-shm left out) -> sha256 of its bytes."""
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        if p.name.endswith(("-wal", "-shm")):
-            assert not p.name.endswith("-wal") or p.stat().st_size == 0, f"{p} holds uncommitted pages"
-            continue
-        if p.is_file():
-            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
-        else:
-            out[str(p.relative_to(folder))] = "<folder>"
-    return out
-
-
-def refused(code: int, output: str, *needles: str) -> None:
-    assert code == 1, output
-    assert output.startswith("Error: "), output
-    assert "Traceback" not in output
-    for n in needles:
-        assert n in output, (n, output)
+from tests.trust_util import cli, cli_json, listing, refused
 
 
 @pytest.fixture

@@ -182,13 +182,14 @@ def geometry_issues(rings: Sequence[Ring], height: int, width: int) -> list[list
     if idx.size:
         sel_pts = np.concatenate([np.asarray(rings[int(i)], dtype=np.float64).reshape(-1, 2) for i in idx])
         polys = shapely.polygons(shapely.linearrings(sel_pts, indices=np.repeat(np.arange(idx.size), lengths[idx])))
-        valid = shapely.is_valid(polys)
-        areas[idx] = shapely.area(polys)
-        bad = np.flatnonzero(~valid)
-        if bad.size:  # an invalid ring's signed parts can cancel (a bowtie has area 0): measure its valid form
-            areas[idx[bad]] = shapely.area(shapely.make_valid(polys[bad]))
-            for k, reason in zip(idx[bad], shapely.is_valid_reason(polys[bad]), strict=True):
-                reasons[k] = str(reason)
+        with np.errstate(all="ignore"):  # absurd coordinates (1e300) overflow; they are diagnosed all the same
+            valid = shapely.is_valid(polys)
+            areas[idx] = shapely.area(polys)
+            bad = np.flatnonzero(~valid)
+            if bad.size:  # an invalid ring's signed parts can cancel (a bowtie has area 0): measure its valid form
+                areas[idx[bad]] = shapely.area(shapely.make_valid(polys[bad]))
+                for k, reason in zip(idx[bad], shapely.is_valid_reason(polys[bad]), strict=True):
+                    reasons[k] = str(reason)
     for i in range(len(rings)):
         if outside_any[i]:
             out[i].append("outside-image")
