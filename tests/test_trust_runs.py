@@ -162,3 +162,124 @@ def test_failed_resume_keeps_the_progress_and_says_so(world: dict[str, Path], tm
     assert f"the unfinished run stays in {out}: fix the cause and --resume it, or remove the folder" in text
     assert listing(out) == before
     assert score(world, out, "--resume")[0] == 0
+
+
+# -- 4. a submission reads only its own folder; 5. its files and code fail with Error: ------------
+
+ENTRY = '''
+import torch.nn as nn
+
+{top}
+
+class Net(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU())
+        self.head = nn.Linear(8, n)
+
+    def forward(self, x):
+        {forward}
+        return self.head(self.features(x).mean((2, 3)))
+
+
+def build(num_classes):
+    {build}
+    return Net(num_classes)
+'''
+
+
+def _entry_submission(folder: Path, top: str = "", forward: str = "pass", build: str = "pass") -> Path:
+    import importlib.util
+
+    from safetensors.torch import save_file
+
+    from tests.harness_util import DIAGNOSES, write_toml
+
+    folder.mkdir(parents=True)
+    (folder / "net.py").write_text(ENTRY.format(top="", forward="pass", build="pass"))
+    spec = importlib.util.spec_from_file_location("net_for_weights", folder / "net.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    save_file(mod.Net(6).state_dict(), str(folder / "net.safetensors"))
+    (folder / "net.py").write_text(ENTRY.format(top=top, forward=forward, build=build))
+    write_toml(folder / "submission.toml", {
+        "name": "entry", "authors": ["A"], "entry_point": "net:build", "weights": "net.safetensors",
+        "classes": DIAGNOSES, "input_size": [32, 32], "mean": [0.5] * 3, "std": [0.2] * 3,
+        "resize": "stretch", "target_layer": "features"})
+    return folder
+
+
+def _refused(world: dict[str, Path], tmp_path: Path, sub: Path, *needles: str, trust: bool = False) -> None:
+    out = tmp_path / "run"
+    before = listing(tmp_path)
+    code, text = score(world, out, *(["--trust-code"] if trust else []), sub=sub)
+    assert code == 1 and text.startswith(f"Error: {sub / 'submission.toml'}: "), text
+    for n in needles:
+        assert n in text, (n, text)
+    assert "Traceback" not in text and listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(("weights", "why"), [
+    ("../other/m.safetensors", "'../other/m.safetensors': a path with '..'; the file must be inside the folder"),
+    ("{abs}", "m.safetensors': an absolute path; give a path relative to the folder"),
+    ("link.safetensors", "outside"),
+])
+def test_weights_must_be_inside_the_submission(world: dict[str, Path], tmp_path: Path, weights: str,
+                                               why: str) -> None:
+    from tests.harness_util import edit_config
+
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(world["sub"] / "model.safetensors", other / "m.safetensors")
+    sub = tmp_path / "sub"
+    shutil.copytree(world["sub"], sub)
+    (sub / "link.safetensors").symlink_to(other / "m.safetensors")
+    edit_config(sub, weights=weights.replace("{abs}", str(other / "m.safetensors")))
+    _refused(world, tmp_path, sub, "weights: ", why)
+
+
+def test_entry_point_module_must_be_inside_the_submission(world: dict[str, Path], tmp_path: Path) -> None:
+    sub = _entry_submission(tmp_path / "sub")
+    elsewhere = tmp_path / "elsewhere.py"
+    (sub / "net.py").rename(elsewhere)
+    (sub / "net.py").symlink_to(elsewhere)
+    _refused(world, tmp_path, sub, f"entry_point: net.py: resolves to {elsewhere}, outside", trust=True)
+
+
+@pytest.mark.parametrize("content", [b"hello, I am text\n", b"", b"version https://git-lfs.github.com/spec/v1\n"])
+@pytest.mark.parametrize("link", [False, True])
+def test_model_pt_that_is_text(world: dict[str, Path], tmp_path: Path, content: bytes, link: bool) -> None:
+    from tests.harness_util import edit_config
+
+    sub = tmp_path / "sub"
+    shutil.copytree(world["sub"], sub)
+    (sub / ("notes.txt" if link else "model.pt")).write_bytes(content)
+    if link:
+        (sub / "model.pt").symlink_to(sub / "notes.txt")
+    edit_config(sub, weights="model.pt")
+    _refused(world, tmp_path, sub, "weights: model.pt: not a torch file: it starts with",
+             *(["git lfs pull"] if b"git-lfs" in content else []))
+
+
+@pytest.mark.parametrize(("part", "code", "when"), [
+    ("top", "raise ImportError('no such helper')", "ImportError while importing net.py: no such helper"),
+    ("top", "import sys; sys.exit(3)", "SystemExit while importing net.py: 3"),
+    ("build", "raise KeyError('weights_path')", "KeyError while building the model: 'weights_path'"),
+    ("forward", "1 / 0", "ZeroDivisionError in the model's forward pass: division by zero"),
+])
+def test_exception_inside_a_trusted_entry_point(world: dict[str, Path], tmp_path: Path, part: str, code: str,
+                                                when: str) -> None:
+    sub = _entry_submission(tmp_path / "sub", **{part: code})
+    _refused(world, tmp_path, sub, "entry_point: 'net:build' raised " + when, "--trust-code", trust=True)
+
+
+def test_exception_of_a_trusted_entry_point_while_scoring(world: dict[str, Path], tmp_path: Path) -> None:
+    # the checks run the model on a zero image; this one fails on photographs only
+    sub = _entry_submission(tmp_path / "sub", forward="assert float(x.abs().sum()) == 0, 'a photograph!'")
+    out = tmp_path / "run"
+    code, text = score(world, out, "--trust-code", sub=sub)
+    assert code == 1 and text.startswith("Error: "), text
+    assert f"{sub / 'submission.toml'}: entry_point: 'net:build' raised AssertionError in the model's forward " \
+           "pass: a photograph!" in text
+    assert f"nothing of this run was kept in {out}" in text and not out.exists()

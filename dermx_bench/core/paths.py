@@ -12,7 +12,9 @@ image). The **name rule**, checked at ingest (:func:`name_problem`):
 
 Whatever the store holds, every writer also builds its paths with :func:`child`, which
 refuses a name that would resolve outside the folder it writes to (a separator, ``..``,
-or an existing symbolic link pointing out).
+or an existing symbolic link pointing out). Files a folder names for itself (a
+submission's weights and entry-point module) are read only when
+:func:`outside_problem` finds them inside it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from dermx_bench.core.errors import InputError, printable
 
-__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "child", "name_problem", "printable"]
+__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "child", "name_problem", "outside_problem", "printable"]
 
 MAX_NAME_LENGTH = 200
 """Longest rater or image name accepted at ingest (characters)."""
@@ -67,3 +69,20 @@ def child(folder: str | Path, name: str) -> Path:
     if target.resolve().parent != base.resolve():
         raise InputError(base, printable(repr(name)), "refused: the path resolves outside the folder")
     return target
+
+
+def outside_problem(folder: str | Path, relative: str | Path) -> str | None:
+    """Why ``relative`` is not a file inside ``folder`` (None when it is).
+
+    It must be a relative path without ``..`` that resolves, symbolic links followed,
+    to a place inside ``folder``.
+    """
+    rel = Path(relative)
+    if rel.is_absolute():
+        return "an absolute path; give a path relative to the folder"
+    if ".." in rel.parts:
+        return "a path with '..'; the file must be inside the folder"
+    base = Path(folder).resolve()
+    if not (base / rel).resolve().is_relative_to(base):
+        return f"resolves to {(base / rel).resolve()}, outside {base} (a symbolic link out of the folder)"
+    return None

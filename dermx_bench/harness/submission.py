@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib.util
 import json
 import math
 import pickle
-import sys
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from dermx_bench.core.errors import SubmissionError
 from dermx_bench.core.names import IGNORE_CLASS
+from dermx_bench.core.paths import outside_problem
+from dermx_bench.harness import entry_point
 from dermx_bench.harness.images import RESIZE_MODES
 
 if TYPE_CHECKING:
@@ -236,6 +236,8 @@ def parse_config(cfg: dict[str, Any], config_file: Path, ontology: Ontology) -> 
     if weights_name is None:  # pragma: no cover - _str raised already
         raise _err(f, "weights", "missing (required)")
     weights = (f.parent / weights_name)
+    if (outside := outside_problem(f.parent, weights_name)) is not None:
+        raise _err(f, "weights", f"{weights_name!r}: {outside}")
     if weights.suffix not in WEIGHT_SUFFIXES:
         raise _err(f, "weights", f"{weights_name!r}: expected a {', '.join(WEIGHT_SUFFIXES)} file")
     if not weights.is_file():
@@ -287,6 +289,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_torch_file(path: Path, config_file: Path) -> None:
+    """Refuse a ``.pt``/``.pth`` that is neither a zip (``torch.save``) nor a pickle (older torch)."""
+    with path.open("rb") as fh:
+        head = fh.read(32)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return
+    lfs = " (a Git LFS pointer: fetch the real file with 'git lfs pull')" if head.startswith(b"version https://git-lfs") \
+        else ""
+    raise _err(config_file, "weights", f"{path.name}: not a torch file: it starts with {head[:24]!r}, not a zip "
+               f"archive or a pickle{lfs}")
+
+
 def load_state_dict(path: Path, config_file: Path) -> dict[str, torch.Tensor]:
     """Read weights without running code: safetensors, or ``torch.load(weights_only=True)``.
 
@@ -305,6 +319,7 @@ def load_state_dict(path: Path, config_file: Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise _err(config_file, "weights", f"{path.name}: not a readable safetensors file ({exc})") from None
     else:
+        check_torch_file(path, config_file)
         try:
             sd = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
@@ -315,8 +330,8 @@ def load_state_dict(path: Path, config_file: Path) -> dict[str, torch.Tensor]:
                 f"classes), which is never unpickled here ({first}). Save a plain state dict "
                 "(torch.save(model.state_dict(), ...)) or, better, a .safetensors file",
             ) from None
-        except (RuntimeError, OSError, EOFError, ValueError) as exc:
-            raise _err(config_file, "weights", f"{path.name}: not a readable torch file ({exc})") from None
+        except (RuntimeError, OSError, EOFError, ValueError, KeyError, IndexError) as exc:
+            raise _err(config_file, "weights", f"{path.name}: not a readable torch file ({exc!r})") from None
     if not isinstance(sd, dict) or not sd:
         raise _err(config_file, "weights", f"{path.name}: expected a non-empty state dict "
                    f"(parameter name -> tensor), got {type(sd).__name__}")
@@ -327,31 +342,6 @@ def load_state_dict(path: Path, config_file: Path) -> dict[str, torch.Tensor]:
                 "that state dict alone") if nested else ""
         raise _err(config_file, "weights", f"{path.name}: entry {bad[0]!r} is not a tensor{hint}")
     return dict(sd)
-
-
-def _import_entry_point(folder: Path, entry_point: str, config_file: Path) -> Any:
-    mod_name, _, fn_name = entry_point.partition(":")
-    parts = mod_name.split(".")
-    candidates = [folder.joinpath(*parts).with_suffix(".py"), folder.joinpath(*parts, "__init__.py")]
-    path = next((c for c in candidates if c.is_file()), None)
-    if path is None:
-        raise _err(config_file, "entry_point", f"module {mod_name!r} not found in {folder} "
-                   f"(looked for {candidates[0].name})")
-    unique = f"_dermx_submission_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}_{parts[-1]}"
-    spec = importlib.util.spec_from_file_location(unique, path)
-    if spec is None or spec.loader is None:
-        raise _err(config_file, "entry_point", f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(folder))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if sys.path and sys.path[0] == str(folder):
-            sys.path.pop(0)
-    fn = getattr(module, fn_name, None)
-    if not callable(fn):
-        raise _err(config_file, "entry_point", f"{path.name} has no function {fn_name!r}")
-    return fn
 
 
 def build_module(cfg: SubmissionConfig, config_file: Path, trust_code: bool) -> Any:
@@ -378,8 +368,8 @@ def build_module(cfg: SubmissionConfig, config_file: Path, trust_code: bool) -> 
             f"{cfg.entry_point!r} runs Python code from the submission folder; review it, then pass "
             "--trust-code (trust_code=True) to allow it",
         )
-    fn = _import_entry_point(config_file.parent, cfg.entry_point, config_file)
-    module = fn(num_classes=n)
+    fn = entry_point.import_entry_point(config_file.parent, cfg.entry_point, config_file)
+    module = entry_point.build(fn, n, cfg.entry_point, config_file)
     if not isinstance(module, torch.nn.Module):
         raise _err(config_file, "entry_point", f"{cfg.entry_point} returned {type(module).__name__}, "
                    "expected a torch.nn.Module")
