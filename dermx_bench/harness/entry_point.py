@@ -58,7 +58,7 @@ def import_entry_point(folder: Path, entry_point: str, config_file: Path) -> Cal
     fn = getattr(module, fn_name, None)
     if not callable(fn):
         raise SubmissionError(f"{config_file}: entry_point: {path.name} has no function {fn_name!r}")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def build(fn: Callable[..., Any], n_classes: int, entry_point: str, config_file: Path) -> Any:
