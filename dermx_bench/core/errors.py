@@ -23,7 +23,7 @@ class InputError(DermxError):
         self.file = printable(file)
         self.where = printable(where)
         self.what = printable(what)
-        super().__init__(": ".join(p for p in (self.file, where, what) if p))
+        super().__init__(": ".join(p for p in (self.file, self.where, self.what) if p))
 
 
 class UnknownNameError(InputError):

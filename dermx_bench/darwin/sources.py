@@ -35,7 +35,7 @@ class RawFile:
     error: InputError | None = None
 
 
-def _too_large(label: object, size: int | str, limit: int) -> InputError:
+def _too_large(label: object, size: int, limit: int) -> InputError:
     return InputError(label, "", f"{size} bytes, more than the limit of {limit} bytes for one Darwin file; "
                                  "pass --max-file-mb to raise it")
 
@@ -93,6 +93,7 @@ def _iter_zip(p: Path, limit: int) -> Iterator[RawFile]:
                 yield RawFile(label, name, b"", InputError(p, info.filename, f"cannot read this member ({exc})"))
                 continue
             if len(data) > limit:  # the member declared less than it holds
-                yield RawFile(label, name, b"", _too_large(label, f"more than {limit}", limit))
+                yield RawFile(label, name, b"", InputError(label, "", f"holds more than the limit of {limit} bytes "
+                                                           f"although its header says {info.file_size}"))
                 continue
             yield RawFile(label, name, data)
