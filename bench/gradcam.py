@@ -89,7 +89,7 @@ def run_case(
         model.to(memory_format=layout)
 
     def floor(x: torch.Tensor, t: list[int]) -> None:
-        from dermx_bench.harness.explainers import activations_and_gradients
+        from dermx_bench.harness.cams import activations_and_gradients
 
         activations_and_gradients(model, layer, x, t, grad=True)
 

@@ -89,3 +89,24 @@ def edit_config(folder: Path, **changes: Any) -> None:
         else:
             cfg[k] = v
     write_toml(path, cfg)
+
+
+def make_world(root: Path, n_images: int, seed: int = 7, size: tuple[int, int] = (72, 96)) -> dict[str, Path]:
+    """A synthetic store (three raters) with its saved baseline and synthetic photographs with markers."""
+    import numpy as np
+
+    from dermx_bench.consensus.baseline import save_baselines
+    from dermx_bench.store.db import Store
+    from dermx_bench.store.ingest import ingest_sources
+    from dermx_bench.synthetic.darwin import make_images, write_dataset
+    from dermx_bench.synthetic.images import write_store_images
+
+    rng = np.random.default_rng(seed)
+    images = make_images(n_images, rng, size=size)
+    write_dataset(root / "darwin", images, ["r1", "r2", "r3"], rng)
+    store = root / "s.db"
+    ingest_sources(store, [root / "darwin" / "annotations"], metadata=root / "darwin" / "metadata.csv")
+    with Store.open(store, write=True) as st:
+        save_baselines(st, "2026-01-01T00:00:00+00:00")
+    write_store_images(store, root / "photos", seed=1, marker=True)
+    return {"root": root, "store": store, "photos": root / "photos"}

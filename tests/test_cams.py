@@ -61,7 +61,7 @@ def _reference_raw(model: Net, cls_name: str, x: torch.Tensor, targets: list[int
 
 def test_registry() -> None:
     assert list_cam_methods() == list(METHODS)
-    with pytest.raises(RegistryError, match="unknown CAM method 'gradcam2'.*gradcam, gradcam\\+\\+"):
+    with pytest.raises(RegistryError, match="unknown explanation method .gradcam2.*gradcam, gradcam\\+\\+"):
         get_cam_method("gradcam2")
 
 

@@ -33,3 +33,25 @@ def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert "was not made by the demo" in res.stderr
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_demo_model_swapped_for_a_vit_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``arch="test_vit"`` trains a ViT that loads without code, explained at its last block's norm1."""
+    from dermx_bench.harness.submission import load_submission
+    from dermx_bench.synthetic import demo
+    from dermx_bench.synthetic.train import train_synthetic_submission
+
+    sub, acc = train_synthetic_submission(tmp_path / "vit", arch="test_vit", n_train=12, epochs=1)
+    loaded = load_submission(sub)
+    assert loaded.config.model == "test_vit" and loaded.target_layer == "blocks.5.norm1"
+    assert loaded.layout is not None and loaded.layout.kind == "tokens" and 0.0 <= acc <= 1.0
+    assert demo.model_names("test_vit") == ("Lesion-aware test vit (honest)", "Marker-shortcut test vit")
+    seen: dict[str, object] = {}
+
+    def fake_run_demo(out: str, **kwargs: object) -> object:
+        seen.update(kwargs)
+        raise demo.InputError(out, "", "stopped by the test")
+
+    monkeypatch.setattr(demo, "run_demo", fake_run_demo)
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "d"), "--arch", "test_vit"])
+    assert res.exit_code == 1 and seen["arch"] == "test_vit"

@@ -229,7 +229,7 @@ def _toml_value(v: Any) -> str:
 @given(mutations=st.lists(mutation(), min_size=1, max_size=3))
 def test_submission_config_fuzz(tmp_path_factory: pytest.TempPathFactory, fmt: str,
                                 mutations: list[tuple[str, Any, Any]]) -> None:
-    from dermx_bench.harness.submission import parse_config, read_config
+    from dermx_bench.harness.submission_config import parse_config, read_config
 
     folder = _submission_folder(tmp_path_factory)
     raw = _mutated(SUBMISSION, mutations, _toml_text if fmt == "toml" else None)

@@ -22,7 +22,7 @@ from dermx_bench.cli import main
 from dermx_bench.core.errors import InputError
 from dermx_bench.harness.run import RunConflictError, ScoreOptions, score_run
 from tests import lb_fixture
-from tests.harness_util import edit_config, make_submission
+from tests.harness_util import edit_config, make_submission, make_world
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 N_IMAGES = 18
@@ -31,23 +31,9 @@ N_IMAGES = 18
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A synthetic store with its saved baseline, synthetic photos with markers, a random model."""
-    from dermx_bench.consensus.baseline import save_baselines
-    from dermx_bench.store.db import Store
-    from dermx_bench.store.ingest import ingest_sources
-    from dermx_bench.synthetic.darwin import make_images, write_dataset
-    from dermx_bench.synthetic.images import write_store_images
-
     root = tmp_path_factory.mktemp("world")
-    rng = np.random.default_rng(7)
-    images = make_images(N_IMAGES, rng, size=(72, 96))
-    write_dataset(root / "darwin", images, ["r1", "r2", "r3"], rng)
-    store = root / "s.db"
-    ingest_sources(store, [root / "darwin" / "annotations"], metadata=root / "darwin" / "metadata.csv")
-    with Store.open(store, write=True) as st:
-        save_baselines(st, "2026-01-01T00:00:00+00:00")
-    write_store_images(store, root / "photos", seed=1, marker=True)
     sub = make_submission(root / "sub", input_size=(48, 64), target_layer="layer3")
-    return {"root": root, "store": store, "photos": root / "photos", "sub": sub}
+    return {**make_world(root, N_IMAGES), "sub": sub}
 
 
 def _opts(**kw: object) -> ScoreOptions:
@@ -121,7 +107,7 @@ def test_cli_bad_submission_writes_nothing(world: dict[str, Path], tmp_path: Pat
     assert "Error:" in res.output and "resnet50" in res.output
     assert not out.exists()
     res = CliRunner().invoke(main, [*args[:1], str(world["sub"]), *args[2:], "--method", "gradcam2"])
-    assert res.exit_code == 1 and "unknown CAM method 'gradcam2'" in res.output and "hirescam" in res.output
+    assert res.exit_code == 1 and "unknown explanation method 'gradcam2'" in res.output and "hirescam" in res.output
     assert not out.exists()
     # a pickle with code instead of weights: refused, nothing written
     import torch

@@ -237,8 +237,65 @@ def test_entry_point_problems(tmp_path: Path, kwargs: dict[str, Any], message: s
         load_submission(sub, trust_code=True)
 
 
-def test_token_and_channels_last_layers_refused(tmp_path: Path) -> None:
+NHWC_MODULE = '''
+import torch.nn as nn
+
+
+class ToNHWC(nn.Module):
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+class Net(nn.Module):
+    def __init__(self, n, declare):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 16, 3, stride=4, padding=1), nn.ReLU(), ToNHWC())
+        self.head = nn.Linear(16, n)
+        if declare:
+            self.output_fmt = "NHWC"  # as timm's channels-last models say
+
+    def forward(self, x):
+        return self.head(self.features(x).mean((1, 2)))
+
+
+def build(num_classes):
+    return Net(num_classes, declare=False)
+
+
+def build_declared(num_classes):
+    return Net(num_classes, declare=True)
+'''
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_channels_last_layer_is_read_as_such(tmp_path: Path, declared: bool) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "net.py").write_text(NHWC_MODULE, encoding="utf-8")
+    from safetensors.torch import save_file
+
+    namespace: dict[str, Any] = {}
+    exec(compile(NHWC_MODULE, "net.py", "exec"), namespace)  # noqa: S102 - our own test module
+    save_file(namespace["Net"](6, declared).state_dict(), str(folder / "net.safetensors"))
+    write_toml(folder / "submission.toml", {
+        "name": "nhwc", "authors": ["A"], "entry_point": f"net:{'build_declared' if declared else 'build'}",
+        "weights": "net.safetensors", "classes": DIAGNOSES, "input_size": [32, 32], "mean": [0.5] * 3,
+        "std": [0.2] * 3, "resize": "stretch", "target_layer": "features"})
+    m = load_submission(folder, trust_code=True)
+    assert m.layout is not None and m.layout.kind == "nhwc" and m.feature_shape == (16, 8, 8)
+
+
+def test_vit_loads_at_its_last_blocks_norm1(tmp_path: Path) -> None:
+    """A class-token ViT loads without code; its default layer is the last block's norm1 (tokens folded)."""
     sub = make_submission(tmp_path / "vit", model="test_vit", input_size=(64, 64))
-    _bad(sub, "target_layer:", "looks like tokens (B, N, C)")
-    sub = make_submission(tmp_path / "mo", model="test_mambaout", input_size=(64, 96))
-    _bad(sub, "target_layer:", "looks channels-last (B, h, w, C)", "refusing to guess")
+    m = load_submission(sub)
+    assert m.target_layer == "blocks.5.norm1"
+    assert m.layout is not None and (m.layout.kind, m.layout.prefix, m.layout.grid) == ("tokens", 1, (4, 4))
+
+
+def test_every_config_problem_is_listed_at_once(tmp_path: Path) -> None:
+    sub = make_submission(tmp_path / "s")
+    edit_config(sub, name=None, std=[0.5, 0.0, 0.5], resize="crop")
+    err = _bad(sub, "submission.toml: 3 problems:", "name: missing (required)", "std: every value must be > 0",
+               "resize: expected one of stretch")
+    assert str(err).count("\n") == 3

@@ -19,8 +19,10 @@ MAX_IMAGES = 5000
 @click.option("--images", "n_images", default=96, show_default=True, type=click.IntRange(MIN_IMAGES, MAX_IMAGES),
               help="Synthetic images to simulate.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of every random choice.")
+@click.option("--arch", default=None, metavar="NAME",
+              help="timm architecture of the two models (default test_resnet; e.g. test_vit for a ViT).")
 @json_option
-def demo(out: str, n_images: int, seed: int, as_json: bool) -> None:
+def demo(out: str, n_images: int, seed: int, arch: str | None, as_json: bool) -> None:
     """Run the whole toolkit end to end on synthetic data, offline, in a few minutes.
 
     Simulates three dermatologists annotating synthetic images (Darwin files),
@@ -31,7 +33,7 @@ def demo(out: str, n_images: int, seed: int, as_json: bool) -> None:
     from dermx_bench.synthetic.demo import run_demo
 
     t0 = time.perf_counter()
-    result = run_demo(out, n_images=n_images, seed=seed,
+    result = run_demo(out, n_images=n_images, seed=seed, arch=arch,
                       on_step=lambda name: click.echo(f"[demo] {name} ...", err=True))
     wall = time.perf_counter() - t0
     if as_json:

@@ -10,22 +10,71 @@ import click
 
 from dermx_bench.cli.common import emit_json, json_option, progress, store_option
 from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.harness.explainers import DEFAULT_METHOD, describe, get_explainer, list_explainers
 
 if TYPE_CHECKING:
     from dermx_bench.results.figures import Stat
 
-CAM_METHODS = "gradcam (default), gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam"
+_FLAG_OPTIONS = {"ig_steps": "steps", "n_samples": "n_samples", "sigma": "sigma", "explainer_seed": "seed"}
+_IG = get_explainer("integrated-gradients").defaults()
+_SG = get_explainer("smoothgrad").defaults()
+_SHAP = get_explainer("kernel-shap").defaults()
 
 
-@click.command("score")
+def _methods_epilog() -> str:
+    """Every registered method with its conventions, options and cost (from the registry)."""
+    lines = ["\b", "Methods (--method NAME; options with --method-option KEY=VALUE or the flags above):"]
+    for name in list_explainers():
+        lines += ["\b", *(f"  {line}" for line in _wrap(describe(name), 96))]
+    lines += ["\b", "A CPU run whose time, estimated from its first batch, exceeds one hour stops "
+              "there unless --allow-slow.", "Conventions: docs/explainers.md."]
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, subsequent_indent="    ")
+
+
+def _method_options(pairs: tuple[str, ...], flags: dict[str, Any]) -> dict[str, Any]:
+    """--method-option KEY=VALUE pairs and the dedicated flags that were given, as one mapping."""
+    from dermx_bench.core.errors import InputError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError("--method-option", pair, "expected KEY=VALUE, e.g. steps=100")
+        out[key.strip()] = value.strip()
+    for flag, key in _FLAG_OPTIONS.items():
+        if flags.get(flag) is not None:
+            out[key] = flags[flag]
+    return out
+
+
+@click.command("score", epilog=_methods_epilog())
 @click.argument("submission", type=click.Path(file_okay=True, dir_okay=True))
 @store_option
 @click.option("--images", "images_dir", required=True, type=click.Path(file_okay=False),
               help="Folder of the photographs, matched to the store's images by file stem.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder to write (must be new or empty, unless --resume).")
-@click.option("--method", default="gradcam", show_default=True, metavar="NAME",
-              help=f"Explanation method, by registered name: {CAM_METHODS}.")
+@click.option("--method", default=DEFAULT_METHOD, show_default=True, metavar="NAME",
+              help=f"Explanation method: {', '.join(list_explainers())} (details below).")
+@click.option("--ig-steps", type=click.IntRange(min=1), default=None,
+              help=f"Integration steps of integrated-gradients (default {_IG['steps']}) and of smoothgrad's IG base.")
+@click.option("--n-samples", type=click.IntRange(min=1), default=None,
+              help=f"Noisy copies (smoothgrad, default {_SG['n_samples']}) or coalitions (kernel-shap, default "
+                   f"{_SHAP['n_samples']}) per image.")
+@click.option("--sigma", type=click.FloatRange(min=0), default=None,
+              help=f"smoothgrad noise standard deviation in [0, 1] pixel units (default {_SG['sigma']}).")
+@click.option("--explainer-seed", type=click.IntRange(min=0), default=None,
+              help=f"Seed of smoothgrad's noise / kernel-shap's coalitions (default {_SG['seed']}).")
+@click.option("--method-option", "method_option", multiple=True, metavar="KEY=VALUE",
+              help="Any option of the method (repeatable), e.g. --method-option n_segments=100.")
+@click.option("--allow-slow", is_flag=True,
+              help="Run on a CPU even when the estimated time exceeds one hour.")
 @click.option("--target", default="gold", show_default=True, type=click.Choice(["gold", "predicted"]),
               help="Explain the gold diagnosis or the model's predicted one.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
@@ -46,9 +95,10 @@ CAM_METHODS = "gradcam (default), gradcam++, xgradcam, hirescam, layercam, eigen
               help="How many overlay figures to draw (one image per diagnosis first).")
 @json_option
 def score(
-    submission: str, store_path: str, images_dir: str, out_dir: str, method: str, target: str, device: str,
-    batch_size: int, memory_format: str, resume: bool, trust_code: bool, skip_missing: bool, n_boot: int,
-    seed: int, n_overlays: int, as_json: bool,
+    submission: str, store_path: str, images_dir: str, out_dir: str, method: str, ig_steps: int | None,
+    n_samples: int | None, sigma: float | None, explainer_seed: int | None, method_option: tuple[str, ...],
+    allow_slow: bool, target: str, device: str, batch_size: int, memory_format: str, resume: bool,
+    trust_code: bool, skip_missing: bool, n_boot: int, seed: int, n_overlays: int, as_json: bool,
 ) -> None:
     """Score SUBMISSION's explanation maps against the DermX dermatologists.
 
@@ -64,9 +114,11 @@ def score(
     """
     from dermx_bench.harness.run import ScoreOptions, score_run
 
+    flags = {"ig_steps": ig_steps, "n_samples": n_samples, "sigma": sigma, "explainer_seed": explainer_seed}
     opts = ScoreOptions(method=method, target=target, device=device, batch_size=batch_size,
                         skip_missing=skip_missing, trust_code=trust_code, n_boot=n_boot, seed=seed,
-                        n_overlays=n_overlays, memory_format=memory_format)
+                        n_overlays=n_overlays, memory_format=memory_format,
+                        method_options=_method_options(method_option, flags), allow_slow=allow_slow)
     bar: Any = None
     t0 = time.perf_counter()
     counted = {"n": 0}
@@ -81,9 +133,12 @@ def score(
         if bar is not None:
             bar.update(n)
 
+    def on_estimate(estimate: Any) -> None:
+        click.echo(f"Estimated: {estimate.describe()}", err=True)
+
     try:
         summary = score_run(submission, store_path, images_dir, out_dir, opts, resume=resume,
-                            on_batch=on_batch, on_plan=on_plan)
+                            on_batch=on_batch, on_plan=on_plan, on_estimate=on_estimate)
     finally:
         if bar is not None:
             bar.close()

@@ -4,8 +4,8 @@
 folder, symbolic links followed: a module that resolves outside the folder is refused
 before anything runs. The submission's code is the researcher's, not ours, so whatever it
 raises (while being imported, while building the model, or later in the model's forward
-pass, during the checks or the scoring) becomes a
-:class:`~dermx_bench.core.errors.SubmissionError` naming the configuration file, the entry
+pass, during the checks or the scoring) becomes an :class:`EntryPointError` (a
+:class:`~dermx_bench.core.errors.SubmissionError`) naming the configuration file, the entry
 point and the exception, never a traceback.
 """
 
@@ -26,8 +26,12 @@ from dermx_bench.core.paths import outside_problem
 USER_CODE_ERRORS = (Exception, SystemExit)
 
 
-def _raised(config_file: Path, entry_point: str, when: str, exc: BaseException) -> SubmissionError:
-    return SubmissionError(f"{config_file}: entry_point: {entry_point!r} raised {type(exc).__name__} {when}: "
+class EntryPointError(SubmissionError):
+    """An exception raised by the submission's own code, wrapped (see the module docstring)."""
+
+
+def _raised(config_file: Path, entry_point: str, when: str, exc: BaseException) -> EntryPointError:
+    return EntryPointError(f"{config_file}: entry_point: {entry_point!r} raised {type(exc).__name__} {when}: "
                            f"{exc}; fix the submission's code (it runs with --trust-code)")
 
 

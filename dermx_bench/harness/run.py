@@ -45,6 +45,7 @@ import numpy as np
 from dermx_bench.core.errors import DermxError, SubmissionError
 from dermx_bench.core.names import FUSION_PREFIX, SCORE_COLUMNS, UNION
 from dermx_bench.core.paths import child
+from dermx_bench.harness.cost import CostEstimate, check_cost, estimate_cost
 from dermx_bench.harness.device import choose_memory_format, torch_format
 from dermx_bench.harness.run_plan import Plan, ScoreOptions, plan_run
 from dermx_bench.harness.run_report import render_overlay
@@ -84,7 +85,7 @@ class _Scorer:
     """The model, its explainer and layout, scoring one batch at a time."""
 
     def __init__(self, plan: Plan, opts: ScoreOptions, out: Path, state: RunState) -> None:
-        from dermx_bench.harness.explainers import get_cam_method
+        from dermx_bench.harness.explainers import get_explainer
 
         self.plan, self.opts, self.out = plan, opts, out
         lm = plan.loaded
@@ -92,9 +93,16 @@ class _Scorer:
         state["memory_format"] = self.layout
         self.model = lm.module.to(plan.device, memory_format=torch_format(self.layout))
         self.layer = lm.target_module()
-        self.method = get_cam_method(opts.method)
+        self.method = get_explainer(opts.method)
+        self.method_options = self.method.resolve(opts.method_options)
+        self.reshape = lm.layout.to_nchw if lm.layout is not None else None
         self.dx_cols = np.array(list(lm.diagnosis_indices.values()), dtype=np.int64)
         self.overlays = set(plan.overlay_images)
+
+    def estimate(self, n_images: int, seconds: float, images_left: int) -> CostEstimate:
+        """The run's time from ``seconds`` measured for its first ``n_images``."""
+        passes = self.method.passes_per_image(self.method_options, self.plan.loaded.feature_shape[0])
+        return estimate_cost(self.opts.method_label(), self.plan.device, n_images, seconds, images_left, passes)
 
     def _predicted_targets(self, logits: np.ndarray) -> list[int]:
         return [int(self.dx_cols[j]) for j in logits[:, self.dx_cols].argmax(axis=1)]
@@ -111,7 +119,8 @@ class _Scorer:
         xt = torch.from_numpy(x).to(plan.device).contiguous(memory_format=torch_format(self.layout))
         tg: Any = [plan.targets[n] for n in names] if self.opts.target == "gold" else self._predicted_targets
         try:
-            cam = self.method(self.model, self.layer, xt, tg)
+            cam = self.method(self.model, self.layer, xt, tg, options=self.method_options, mean=lm.config.mean,
+                              std=lm.config.std, reshape=self.reshape)
         except SubmissionError as exc:
             raise SubmissionError(f"batch of {', '.join(names)}: {exc}") from None
         if not np.isfinite(cam.logits).all():
@@ -141,7 +150,7 @@ class _Scorer:
             child(self.out / "overlays", f"{overlay_stem(ref.image)}.png"), load_photo(self.plan.paths[ref.image]),
             union, full, n_raters=len(ref.raters),
             title=f"{ref.image}: gold {ref.gold}, predicted {predicted}",
-            map_title=(f"{self.opts.method} for {explained}"
+            map_title=(f"{self.method.name} for {explained}"
                        + (f" (union F1 vs fusion {f1:.2f})" if f1 is not None else "")),
         )
 
@@ -157,6 +166,7 @@ def score_run(
     on_batch: Callable[[int], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
+    on_estimate: Callable[[CostEstimate], None] | None = None,
 ) -> RunSummary:
     """Run (or resume) a scoring run; returns the summary (as in ``summary.json``).
 
@@ -164,6 +174,9 @@ def score_run(
     ``on_batch(n_images)`` after each batch. ``now``: the start time to record
     (default: ``SOURCE_DATE_EPOCH`` if set, else the clock); a resumed run keeps the
     recorded one. Denormal floats are flushed to zero during the run (CPU speed).
+    ``on_estimate(CostEstimate)`` gets the run's time estimated from its first batch; a
+    CPU run estimated over an hour raises SlowRunError unless ``opts.allow_slow``, and
+    like any failure leaves the output folder as it was (a resumed run: its progress).
     """
     from dermx_bench.core.numeric import flush_denormal
 
@@ -175,9 +188,9 @@ def score_run(
     state = prepare_out(out, plan.fingerprint, resume, now)
     try:
         with flush_denormal():
-            return _execute(plan, o, out, state, on_batch, on_plan)
+            return _execute(plan, o, out, state, on_batch, on_plan, on_estimate)
     except DermxError as exc:  # a kill (or Ctrl-C) keeps the run for --resume; a failure says what to do
-        if new:
+        if new:  # SlowRunError included: the refused run leaves the folder as it was
             discard_new_run(out, existed)
             exc.add_note(f"nothing of this run was kept in {out}; fix the cause and run it again")
         else:
@@ -188,9 +201,10 @@ def score_run(
 
 def _execute(
     plan: Plan, o: ScoreOptions, out: Path, state: RunState, on_batch: Callable[[int], None] | None,
-    on_plan: Callable[[int, int], None] | None,
+    on_plan: Callable[[int, int], None] | None, on_estimate: Callable[[CostEstimate], None] | None = None,
 ) -> RunSummary:
     import shutil
+    import time
 
     if state.get("status") == "complete" and (out / "summary.json").exists():
         shutil.rmtree(out / PARTIAL, ignore_errors=True)  # a kill during the final clean-up left it
@@ -212,9 +226,16 @@ def _execute(
     with ThreadPoolExecutor(max_workers=1) as pool:
         nxt = load(done)
         for b in range(done, len(batches)):
+            started = time.perf_counter()
             x = nxt.result()
             nxt = load(b + 1)
             score_rows, pred_rows = scorer.score(batches[b], x)
+            if b == done:  # cost before work: the first batch of this call, timed
+                estimate = scorer.estimate(len(batches[b]), time.perf_counter() - started,
+                                           sum(len(bb) for bb in batches[b + 1:]))
+                if on_estimate:
+                    on_estimate(estimate)
+                check_cost(estimate, o.allow_slow)
             sizes = {
                 "scores.part.csv": append(part / "scores.part.csv", csv_lines(score_rows)),
                 "predictions.part.csv": append(part / "predictions.part.csv", csv_lines(pred_rows)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -44,6 +44,14 @@ class ScoreOptions:
     seed: int = 0
     n_overlays: int = 6
     memory_format: str = "auto"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    allow_slow: bool = False
+
+    def method_label(self) -> str:
+        """The method with every option that changes its maps, as runs record it."""
+        from dermx_bench.harness.explainers import get_explainer
+
+        return get_explainer(self.method).label(self.method_options)
 
 
 @dataclass
@@ -86,9 +94,9 @@ def n_reference_images(refs: Sequence[ImageReference], target: str) -> int:
 
 def check_options(opts: ScoreOptions) -> None:
     """InputError (or RegistryError for the method) naming the flag of a bad option."""
-    from dermx_bench.harness.explainers import get_cam_method
+    from dermx_bench.harness.explainers import get_explainer
 
-    get_cam_method(opts.method)
+    get_explainer(opts.method).resolve(opts.method_options)
     if opts.target not in TARGETS:
         raise InputError("--target", "", f"expected gold or predicted, got {opts.target!r}")
     if opts.batch_size < 1:
@@ -146,13 +154,15 @@ def plan_run(
 ) -> Plan:
     """Everything checked and decided before any model work (nothing is written)."""
     from dermx_bench.darwin.ontology import load_ontology
+    from dermx_bench.harness.explainers import get_explainer
     from dermx_bench.harness.images import find_images, geometry
     from dermx_bench.harness.submission import load_submission
 
     check_options(opts)
     onto = ontology or load_ontology()
     device = resolve_device(opts.device)
-    loaded = load_submission(submission, trust_code=opts.trust_code, ontology=onto)
+    loaded = load_submission(submission, trust_code=opts.trust_code, ontology=onto,
+                             need_target_layer=get_explainer(opts.method).uses_target_layer)
     baseline, store_hash, refs, infos = _read_store(store_path, onto)
     dx_index = loaded.diagnosis_indices
     excluded: dict[str, str] = {}
@@ -183,7 +193,7 @@ def plan_run(
         "weights_sha256": loaded.weights_sha256,
         "store_hash": store_hash,
         "baseline_options": baseline.options,
-        "method": opts.method,
+        "method": opts.method_label(),
         "target": opts.target,
         "device": device,
         "memory_format": opts.memory_format,

@@ -100,7 +100,7 @@ def build_entry(
         weights_sha256=lm.weights_sha256,
         store=StoreRef(content_hash=plan.store_hash,
                        baseline_options={str(k): str(v) for k, v in plan.baseline.options.items()}),
-        method=opts.method,
+        method=opts.method_label(),
         target=opts.target,  # type: ignore[arg-type]
         versions=versions(),
         date=started_at,
@@ -175,7 +175,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
         submission=entry.submission,
         weights_sha256=lm.weights_sha256,
         store_hash=plan.store_hash,
-        method=opts.method,
+        method=opts.method_label(),
         target=opts.target,
         device=plan.device,
         memory_format=state.get("memory_format"),

@@ -5,7 +5,8 @@
 2. ingest it into a store and save the inter-rater baselines;
 3. paint synthetic photographs (lesions inside the raters' outlines, plus a marker
    whose colour follows the diagnosis: a spurious cue);
-4. train two small models: one that sees lesions, one that learnt the marker;
+4. train two small models (``test_resnet``, or any timm classifier by name, e.g.
+   ``arch="test_vit"``): one that sees lesions, one that learnt the marker;
 5. score both with Grad-CAM against the raters;
 6. add both runs to a leaderboard and publish it as Markdown and a static site.
 """
@@ -29,6 +30,16 @@ MARKER_FILE = ".dermx-bench-demo"
 
 HONEST = "Lesion-aware CNN (honest)"
 SHORTCUT = "Marker-shortcut CNN"
+
+
+def model_names(arch: str) -> tuple[str, str]:
+    """(honest, shortcut) entry names: :data:`HONEST`/:data:`SHORTCUT` for the default architecture."""
+    from dermx_bench.synthetic.train import DEFAULT_ARCH
+
+    if arch == DEFAULT_ARCH:
+        return HONEST, SHORTCUT
+    shown = arch.replace("_", " ")  # Markdown tables escape underscores
+    return f"Lesion-aware {shown} (honest)", f"Marker-shortcut {shown}"
 
 
 @dataclass
@@ -74,15 +85,20 @@ def run_demo(
     epochs: int = 5,
     n_train: int = 240,
     on_step: Callable[[str], None] | None = None,
+    arch: str | None = None,
 ) -> DemoResult:
-    """Run the demo into folder ``out`` (replaced if an earlier demo made it)."""
+    """Run the demo into folder ``out`` (replaced if an earlier demo made it).
+
+    ``arch``: the timm architecture of both models (default ``test_resnet``), e.g.
+    ``"test_vit"`` to see the same story told by a vision transformer.
+    """
     from dermx_bench.consensus.baseline import save_baselines
     from dermx_bench.harness.run import ScoreOptions, score_run
     from dermx_bench.leaderboard import add_run, publish
     from dermx_bench.store.ingest import ingest_sources
     from dermx_bench.synthetic.darwin import make_images, write_dataset
     from dermx_bench.synthetic.images import write_store_images
-    from dermx_bench.synthetic.train import train_synthetic_submission
+    from dermx_bench.synthetic.train import DEFAULT_ARCH, train_synthetic_submission
 
     root = Path(out)
     _fresh(root)
@@ -120,9 +136,10 @@ def run_demo(
     step("training")
     accuracies: dict[str, float] = {}
     subs: dict[str, Path] = {}
-    for name, cue in ((HONEST, "lesions"), (SHORTCUT, "marker")):
+    arch = arch or DEFAULT_ARCH
+    for name, cue in zip(model_names(arch), ("lesions", "marker"), strict=True):
         sub, acc = train_synthetic_submission(
-            root / "submissions" / cue, cue=cue, name=name, n_train=n_train, epochs=epochs, seed=seed,
+            root / "submissions" / cue, cue=cue, name=name, n_train=n_train, epochs=epochs, seed=seed, arch=arch,
         )
         subs[name], accuracies[name] = sub, acc
 

@@ -20,6 +20,9 @@ from dermx_bench.core.numeric import flush_denormal
 from dermx_bench.synthetic.images import DIAGNOSES
 
 DEFAULT_ARCH = "test_resnet"
+DEFAULT_LAYERS = {DEFAULT_ARCH: "layer2"}
+"""Target layers for the tiny inputs used here; any other architecture gets the harness's default
+(e.g. ``test_vit``: the last block's ``norm1``, see dermx_bench.harness.target_layer)."""
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
 
@@ -153,16 +156,20 @@ def train_synthetic_submission(
     epochs: int = 6,
     seed: int = 0,
     arch: str = DEFAULT_ARCH,
-    target_layer: str | None = "layer2",
+    target_layer: str | None = "auto",
 ) -> tuple[Path, float]:
     """Train on synthetic photos where the diagnosis shows only through ``cue`` and save a submission.
 
     ``cue="lesions"``: lesion texture follows the diagnosis, markers are random;
     ``cue="marker"``: the marker follows the diagnosis, lesion textures are random.
+    ``arch``: any timm classifier by name (``test_resnet``, ``test_vit``, ...);
+    ``target_layer="auto"``: :data:`DEFAULT_LAYERS` for ``arch``, else the harness's default.
     Returns (submission folder, accuracy on a fresh synthetic set with the same cue).
     """
     from dermx_bench.synthetic.images import training_set
 
+    if target_layer == "auto":
+        target_layer = DEFAULT_LAYERS.get(arch)
     if cue == "lesions":
         lesions, marker = "diagnosis", "random"
     elif cue == "marker":

@@ -1,0 +1,180 @@
+"""Speed and peak memory of every explanation method, for a CNN and a ViT, interleaved in rounds.
+
+Models (random weights, timm ``pretrained=False``, 6 classes): ResNet-50 at the DermX
+size 300x400 (channels-last when a scoring run would pick it) and ViT-S/16 at its
+native 224x224 (``--vit-size`` for another size it accepts, e.g. 304x400). The methods
+run through the harness's registry exactly as a scoring run calls them (default
+options unless ``--fast``), on the same random images, each case once per round; the
+cases are interleaved (round 1: every model x method, round 2: again, ...) in one
+process so that drifting machine load hits every case alike. Figures: the median over
+rounds of images/s; the ratio to Grad-CAM on the same model (how many times slower);
+peak memory = the largest resident set size (sampled every 2 ms) during the case minus
+the resident size just before it (CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
+
+Perturbation methods are slow on a CPU by design (ScoreCAM on ResNet-50's layer4 runs
+2049 forward passes per image): ``--methods`` picks the cases, and the estimated cost
+a scoring run would print is shown beside each measured figure.
+
+Usage:
+    python bench/explainers.py [--rounds 2] [--images 2] [--methods gradcam,integrated-gradients,...]
+                               [--models resnet50,vit_small_patch16_224] [--vit-size 224]
+                               [--device cpu|cuda] [--threads N] [--fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+METHODS = ("gradcam", "scorecam", "integrated-gradients", "smoothgrad", "kernel-shap")
+FAST = {"integrated-gradients": {"steps": 10}, "smoothgrad": {"n_samples": 5},
+        "kernel-shap": {"n_samples": 50}}
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process (Linux /proc)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRss:
+    """Samples the resident set size every 2 ms in a thread; ``peak`` is the largest seen."""
+
+    def __init__(self) -> None:
+        self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mb())
+            time.sleep(0.002)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+
+class Case:
+    """One model with its target layer and inputs, ready to run any method."""
+
+    def __init__(self, arch: str, size: tuple[int, int], n_images: int, device: str) -> None:
+        import timm
+        import torch
+
+        from dermx_bench.harness.run import choose_memory_format
+        from dermx_bench.harness.target_layer import choose_target_layer
+
+        torch.manual_seed(0)
+        kwargs = {"img_size": size} if "vit" in arch else {}
+        self.arch, self.size, self.device = arch, size, device
+        self.model = timm.create_model(arch, pretrained=False, num_classes=6, **kwargs).eval().requires_grad_(False)
+        chosen = choose_target_layer(self.model, None, size, Path(f"<{arch}>"))
+        self.layer_name, self.layout = chosen.path, chosen.layout
+        self.format = choose_memory_format(self.model, size, device, "auto")
+        fmt = torch.channels_last if self.format == "channels_last" else torch.contiguous_format
+        self.model.to(device, memory_format=fmt)
+        self.layer = self.model.get_submodule(self.layer_name)
+        g = torch.Generator().manual_seed(1)
+        self.x = torch.randn(n_images, 3, *size, generator=g).to(device).contiguous(memory_format=fmt)
+        self.targets = torch.randint(0, 6, (n_images,), generator=g).tolist()
+
+    def run(self, method: str, options: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        from dermx_bench.harness.explainers import get_explainer
+
+        e = get_explainer(method)
+        sync = torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        before = rss_mb()
+        with PeakRss() as peak:
+            t0 = time.perf_counter()
+            out = e(self.model, self.layer, self.x, self.targets, options=options, mean=MEAN, std=STD,
+                    reshape=self.layout.to_nchw)
+            sync()
+            seconds = time.perf_counter() - t0
+        mem = torch.cuda.max_memory_allocated() / 2**20 if self.device == "cuda" else peak.peak - before
+        assert out.maps.shape[0] == len(self.x)
+        return {"seconds": seconds, "images_per_s": len(self.x) / seconds, "peak_mb": mem,
+                "passes": e.passes_per_image(options, self.layout.channels)}
+
+
+def main() -> None:
+    import torch
+
+    from dermx_bench.core.numeric import flush_denormal
+    from dermx_bench.harness.explainers import get_explainer
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--images", type=int, default=2, help="images per case and round")
+    ap.add_argument("--methods", default=",".join(m for m in METHODS if m != "scorecam"))
+    ap.add_argument("--models", default="resnet50,vit_small_patch16_224")
+    ap.add_argument("--vit-size", default="224", help="ViT input: 224 or HxW, e.g. 304x400")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--fast", action="store_true", help="fewer steps/samples (a smoke test; figures not comparable)")
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    vit = tuple(int(v) for v in args.vit_size.split("x")) if "x" in args.vit_size else (int(args.vit_size),) * 2
+    methods = args.methods.split(",")
+    for m in methods:
+        get_explainer(m)  # fail early on a typo
+    cases = [Case(a, (vit[0], vit[1]) if "vit" in a else (300, 400), args.images, args.device)
+             for a in args.models.split(",")]
+    print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.images} image(s) per case, {args.rounds} round(s)")
+    for c in cases:
+        print(f"  {c.arch} {c.size[0]}x{c.size[1]}: target layer {c.layer_name} ({c.layout.describe()}), {c.format}")
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with flush_denormal():
+        for c in cases:  # warm-up: one forward/backward per model
+            get_explainer("gradcam")(c.model, c.layer, c.x[:1], c.targets[:1], reshape=c.layout.to_nchw)
+        for r in range(args.rounds):
+            for c in cases:
+                for m in methods:
+                    opts = FAST.get(m, {}) if args.fast else {}
+                    res = c.run(m, opts)
+                    results.setdefault((c.arch, m), []).append(res)
+                    print(f"  round {r + 1}: {c.arch:<24} {m:<22} {res['images_per_s']:8.3f} images/s "
+                          f"{res['peak_mb']:8.0f} MB", file=sys.stderr, flush=True)
+    print(f"\n{'model':<24} {'method':<22} {'images/s':>9} {'s/image':>8} {'x gradcam':>9} {'passes':>7} "
+          f"{'peak MB':>8}")
+    for c in cases:
+        base = statistics.median(r["images_per_s"] for r in results.get((c.arch, "gradcam"), [{"images_per_s": 0}]))
+        for m in methods:
+            rs = results[(c.arch, m)]
+            ips = statistics.median(r["images_per_s"] for r in rs)
+            ratio = f"{base / ips:9.1f}" if base else f"{'-':>9}"
+            print(f"{c.arch:<24} {m:<22} {ips:9.3f} {1 / ips:8.2f} {ratio} {rs[0]['passes']:7d} "
+                  f"{max(r['peak_mb'] for r in rs):8.0f}")
+    if len(cases) == 2:
+        a, b = cases
+        print(f"\n{a.arch} / {b.arch} time ratio per method (images/s of {b.arch} over {a.arch}):")
+        for m in methods:
+            ia = statistics.median(r["images_per_s"] for r in results[(a.arch, m)])
+            ib = statistics.median(r["images_per_s"] for r in results[(b.arch, m)])
+            print(f"  {m:<22} {ib / ia:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
