@@ -4,12 +4,14 @@ Models (random weights, timm ``pretrained=False``, 6 classes): ResNet-50 at the 
 size 300x400 (channels-last when a scoring run would pick it) and ViT-S/16 at its
 native 224x224 (``--vit-size`` for another size it accepts, e.g. 304x400). The methods
 run through the harness's registry exactly as a scoring run calls them (default
-options unless ``--fast``), on the same random images, each case once per round; the
+options unless ``--fast``), on the same synthetic photographs (lesions on skin, so SLIC
+finds its superpixels; ImageNet normalisation), each case once per round; the
 cases are interleaved (round 1: every model x method, round 2: again, ...) in one
 process so that drifting machine load hits every case alike. Figures: the median over
 rounds of images/s; the ratio to Grad-CAM on the same model (how many times slower);
 peak memory = the largest resident set size (sampled every 2 ms) during the case minus
-the resident size just before it (CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
+the resident size just before it, after glibc's ``malloc_trim(0)`` has handed memory freed
+by earlier cases back to the system (CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
 
 Perturbation methods are slow on a CPU by design (ScoreCAM on ResNet-50's layer4 runs
 2049 forward passes per image): ``--methods`` picks the cases, and the estimated cost
@@ -24,6 +26,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import statistics
 import sys
@@ -40,6 +43,17 @@ METHODS = ("gradcam", "scorecam", "integrated-gradients", "smoothgrad", "kernel-
 FAST = {"integrated-gradients": {"steps": 10}, "smoothgrad": {"n_samples": 5},
         "kernel-shap": {"n_samples": 50}}
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def release_freed_memory() -> None:
+    """Give memory that earlier cases freed back to the system (glibc), so RSS starts low."""
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc: figures then include memory cached by earlier cases
+        pass
 
 
 def rss_mb() -> float:
@@ -78,22 +92,26 @@ class Case:
         import timm
         import torch
 
-        from dermx_bench.harness.run import choose_memory_format
+        from dermx_bench.harness.device import choose_memory_format
         from dermx_bench.harness.target_layer import choose_target_layer
 
         torch.manual_seed(0)
-        kwargs = {"img_size": size} if "vit" in arch else {}
+        kwargs: dict[str, Any] = {"img_size": size} if "vit" in arch else {}
         self.arch, self.size, self.device = arch, size, device
-        self.model = timm.create_model(arch, pretrained=False, num_classes=6, **kwargs).eval().requires_grad_(False)
+        self.model: Any = timm.create_model(arch, pretrained=False, num_classes=6, **kwargs).eval().requires_grad_(False)
         chosen = choose_target_layer(self.model, None, size, Path(f"<{arch}>"))
         self.layer_name, self.layout = chosen.path, chosen.layout
         self.format = choose_memory_format(self.model, size, device, "auto")
         fmt = torch.channels_last if self.format == "channels_last" else torch.contiguous_format
-        self.model.to(device, memory_format=fmt)
+        self.model.to(device).to(memory_format=fmt)
         self.layer = self.model.get_submodule(self.layer_name)
-        g = torch.Generator().manual_seed(1)
-        self.x = torch.randn(n_images, 3, *size, generator=g).to(device).contiguous(memory_format=fmt)
-        self.targets = torch.randint(0, 6, (n_images,), generator=g).tolist()
+        from dermx_bench.synthetic.images import training_set
+
+        photos, labels, _ = training_set(n_images, size, seed=1, lesions="diagnosis", marker="diagnosis")
+        p = torch.from_numpy(photos).float().permute(0, 3, 1, 2) / 255.0
+        x = (p - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+        self.x = x.to(device).contiguous(memory_format=fmt)
+        self.targets = [int(v) for v in labels]
 
     def run(self, method: str, options: dict[str, Any]) -> dict[str, Any]:
         import torch
@@ -104,6 +122,7 @@ class Case:
         sync = torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
+        release_freed_memory()
         before = rss_mb()
         with PeakRss() as peak:
             t0 = time.perf_counter()

@@ -81,7 +81,7 @@ def survey(family: str, arch: str, size: int | None) -> dict[str, Any]:
     row: dict[str, Any] = {"family": family, "arch": arch}
     torch.manual_seed(0)
     try:
-        model = timm.create_model(arch, pretrained=False, num_classes=len(DIAGNOSES))
+        model: Any = timm.create_model(arch, pretrained=False, num_classes=len(DIAGNOSES))
     except Exception as exc:  # noqa: BLE001 - a survey reports every failure
         return {**row, "status": "BUILD-FAIL", "why": f"{type(exc).__name__}: {exc}"[:200]}
     for p in model.parameters():  # zero-initialised heads (Hiera, ...) would make every gradient zero

@@ -1,13 +1,16 @@
 """Integrated Gradients, SmoothGrad and Kernel SHAP: the same maps as Captum called directly.
 
 Every reference below calls Captum (and scikit-image's SLIC) the way its documentation
-shows, on the model in its own normalised input space where the method allows it (IG and
-Kernel SHAP only ever evaluate the model on mixes of the image and the black baseline,
-so pixel and normalised space give the same attributions); SmoothGrad's noise is in
-pixel units, so its reference wraps the model as ``model((p - mean) / std)``.
+shows, on the model called on pixels, ``model((p - mean) / std)``, from a black baseline
+p = 0. Kernel SHAP's reference runs in the model's own normalised space instead (it only
+evaluates the model on mixes of the image and the baseline, so both spaces give the same
+values); so does a second IG reference, equal up to float rounding (the synthetic
+photographs' flat areas make max-pooling ties that rounding breaks either way).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ import timm
 import torch
 
 from dermx_bench.core.errors import InputError, RegistryError
-from dermx_bench.harness.attributions import PixelModel, superpixels
+from dermx_bench.harness.attributions import superpixels
 from dermx_bench.harness.explainers import get_explainer, list_explainers
 from dermx_bench.harness.explanation_maps import attribution_maps, normalise_maps
 
@@ -48,6 +51,14 @@ def _black(x: torch.Tensor) -> torch.Tensor:
     return (-_t(MEAN) / _t(STD)).expand_as(x)
 
 
+def _on_pixels(model: torch.nn.Module) -> Any:
+    return lambda p: model((p - _t(MEAN)) / _t(STD))
+
+
+def _pixels(x: torch.Tensor) -> torch.Tensor:
+    return x * _t(STD) + _t(MEAN)
+
+
 def _run(name: str, model: torch.nn.Module, x: torch.Tensor, **options: object) -> np.ndarray:
     return get_explainer(name)(model, None, x, TARGETS, options=options, mean=MEAN, std=STD).maps
 
@@ -57,11 +68,14 @@ def test_integrated_gradients_matches_captum_and_is_complete(model: torch.nn.Mod
 
     from dermx_bench.harness.attributions import integrated_gradients
 
-    ref = IntegratedGradients(model).attribute(batch, baselines=_black(batch), target=TARGETS, n_steps=64)
+    p = _pixels(batch)
+    ref = IntegratedGradients(_on_pixels(model)).attribute(p, baselines=torch.zeros_like(p), target=TARGETS,
+                                                           n_steps=64)
     attr, logits, t = integrated_gradients(model, batch, TARGETS, MEAN, STD, steps=64, internal_batch_size=8)
-    # float32 round-off of pixel <-> normalised space only
-    torch.testing.assert_close(attr, ref, rtol=0, atol=1e-4 * float(ref.abs().max()))
+    torch.testing.assert_close(attr, ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
     np.testing.assert_allclose(_run("ig", model, batch, steps=64), attribution_maps(ref), atol=1e-5)
+    normalised = IntegratedGradients(model).attribute(batch, baselines=_black(batch), target=TARGETS, n_steps=64)
+    torch.testing.assert_close(attr, normalised, rtol=0, atol=0.01 * float(ref.abs().max()))
     # completeness: the attributions sum to logit(image) - logit(black)
     with torch.no_grad():
         gain = (model(batch) - model(_black(batch)))[range(3), TARGETS]
@@ -75,8 +89,8 @@ def test_integrated_gradients_matches_captum_and_is_complete(model: torch.nn.Mod
 def test_smoothgrad_matches_captum_noise_tunnel(model: torch.nn.Module, batch: torch.Tensor, base: str) -> None:
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-    fwd = PixelModel(model, MEAN, STD, batch)
-    p = fwd.pixels(batch)
+    fwd = _on_pixels(model)
+    p = _pixels(batch)
     n, sigma, seed, steps = 6, 0.2, 11, 5
     refs = []
     for i, t in enumerate(TARGETS):
@@ -95,7 +109,7 @@ def test_kernel_shap_matches_captum_over_slic(model: torch.nn.Module, batch: tor
     from captum.attr import KernelShap
     from skimage.segmentation import slic
 
-    pixels = (batch * _t(STD) + _t(MEAN)).permute(0, 2, 3, 1).numpy()
+    pixels = _pixels(batch).permute(0, 2, 3, 1).numpy()
     refs = []
     for i, t in enumerate(TARGETS):
         seg = slic(pixels[i].astype(np.float64), n_segments=12, compactness=10.0, start_label=0, channel_axis=-1)
@@ -152,9 +166,10 @@ def test_registry_names_aliases_options_and_labels() -> None:
     assert sg.passes_per_image({"base": "integrated-gradients", "n_samples": 10, "steps": 20}) == 200
     assert get_explainer("scorecam").passes_per_image(channels=2048) == 2049
     assert get_explainer("gradcam").label({}) == "gradcam"
-    for bad, message in [({"stepz": 3}, r"not an option of integrated-gradients \(it takes steps"),
-                         ({"steps": 0}, "must be >= 1"), ({"steps": "x"}, "expected an integer"),
-                         ({"steps": 2.5}, "expected an integer")]:
+    bad_options: list[tuple[dict[str, Any], str]] = [
+        ({"stepz": 3}, r"not an option of integrated-gradients \(it takes steps"), ({"steps": 0}, "must be >= 1"),
+        ({"steps": "x"}, "expected an integer"), ({"steps": 2.5}, "expected an integer")]
+    for bad, message in bad_options:
         with pytest.raises(InputError, match=message):
             ig.resolve(bad)
     with pytest.raises(InputError, match="expected one of gradients, integrated-gradients"):

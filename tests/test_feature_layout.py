@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -29,7 +30,7 @@ def test_dynamic_patch_grid_is_asked_for_the_input_size() -> None:
     """A ViT built for 160x160 with dynamic_img_size runs at 48x64: timm's dynamic_feat_size says 3x4."""
     import timm
 
-    vit = timm.create_model("test_vit", pretrained=False, num_classes=6)
+    vit: Any = timm.create_model("test_vit", pretrained=False, num_classes=6)
     assert tuple(vit.patch_embed.grid_size) == (10, 10)
     assert token_grid(13, (48, 64), vit) == (1, (3, 4))  # 2x6 and 4x3 would fit the stride test too
 
