@@ -22,7 +22,7 @@ import torch
 from dermx_bench.core.errors import SubmissionError
 from dermx_bench.harness.run import ScoreOptions, score_run
 from dermx_bench.harness.submission import load_submission
-from tests.harness_util import DIAGNOSES, make_submission, make_world
+from tests.harness_util import DIAGNOSES, edit_config, make_submission, make_world
 
 # family, smallest timm variant, input size, default target layer, how its output is read
 FAMILIES: list[tuple[str, str, tuple[int, int], str, str]] = [
@@ -78,20 +78,25 @@ def test_class_token_vit_last_block_has_zero_gradients_and_is_refused_when_asked
         load_submission(sub)
 
 
-def test_refused_architecture_can_still_be_explained_by_input_attribution(world: dict[str, Path],
-                                                                        tmp_path: Path) -> None:
-    """A model without a usable CAM layer is refused for CAMs, with the reason, but IG scores it."""
+def test_refused_family_says_why_and_input_attribution_still_scores_it(world: dict[str, Path],
+                                                                       tmp_path: Path) -> None:
+    """PiT's last stage outputs (tokens, class token): no CAM layer by default, the reason given;
+    Integrated Gradients needs none and scores it end to end."""
     size = (64, 64)
-    sub = make_submission(tmp_path / "sub", model="test_vit", input_size=size, module=build("test_vit", size),
-                          target_layer="head")  # logits: not a feature map
-    with pytest.raises(SubmissionError, match="target_layer: 'head' outputs a tensor of shape"):
+    sub = make_submission(tmp_path / "sub", model="pit_ti_224", input_size=size, module=build("pit_ti_224", size))
+    message = r"target_layer: 'transformers.2' outputs a tuple \(several tensors\), expected one feature map"
+    with pytest.raises(SubmissionError, match=message + r".*integrated-gradients, need no target layer"):
         load_submission(sub)
     lm = load_submission(sub, need_target_layer=False)
-    assert lm.target_layer is None and "'head' outputs" in lm.layer_problem
+    assert lm.target_layer is None and "'transformers.2' outputs a tuple" in lm.layer_problem
     opts = ScoreOptions(method="integrated-gradients", method_options={"steps": 4}, device="cpu", batch_size=4,
                         n_boot=10, n_overlays=0)
     summary = score_run(sub, world["store"], world["photos"], tmp_path / "run", opts)
     assert summary.method == "integrated-gradients(steps=4)" and summary.submission.target_layer == ""
-    with pytest.raises(SubmissionError, match="'head' outputs"):
+    assert summary.all_zero_maps.n < summary.n_images
+    with pytest.raises(SubmissionError, match=message):
         score_run(sub, world["store"], world["photos"], tmp_path / "run2", ScoreOptions(device="cpu"))
     assert not (tmp_path / "run2").exists()
+    edit_config(sub, target_layer="head")  # a configured layer is checked whatever the method
+    with pytest.raises(SubmissionError, match="target_layer: 'head' outputs a tensor of shape"):
+        load_submission(sub, need_target_layer=False)

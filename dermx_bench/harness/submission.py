@@ -123,8 +123,9 @@ def load_submission(
     names and shapes), a dry run on one random image (number of outputs), and the
     target layer (runs once, its output is a feature map of the image in a known
     layout, gradients reach it). With ``need_target_layer=False`` (methods that
-    attribute to the input pixels) a model without a usable target layer is loaded
-    with ``target_layer=None`` and the reason in ``layer_problem``.
+    attribute to the input pixels) a model without a usable default target layer is
+    loaded with ``target_layer=None`` and the reason in ``layer_problem``; a configured
+    ``target_layer`` is always checked.
     """
     from dermx_bench.darwin.ontology import load_ontology
 
@@ -148,6 +149,8 @@ def load_submission(
     except EntryPointError:  # the submission's code failed: not a problem of the layer
         raise
     except SubmissionError as exc:
+        if cfg.target_layer is not None:  # a configured layer must be right, whatever the method
+            raise
         if need_target_layer:
             raise SubmissionError(f"{exc}. (Methods that explain the input pixels, such as "
                                   "integrated-gradients, need no target layer.)") from None

@@ -139,8 +139,9 @@ def probe_layer(module: Any, path: str, input_size: tuple[int, int], config_file
                            "forward pass; choose a layer used once")
     act = seen[0]
     if not isinstance(act, torch.Tensor):
-        raise config_error(config_file, "target_layer", f"{path!r} outputs a {type(act).__name__} (several "
-                           "tensors), expected one feature map; give target_layer explicitly")
+        several = " (several tensors)" if isinstance(act, list | tuple) else ""
+        raise config_error(config_file, "target_layer", f"{path!r} outputs a {type(act).__name__}{several}, "
+                           "expected one feature map; give target_layer explicitly")
     try:
         layout = infer_layout(tuple(act.shape), input_size, module)
     except LayoutError as exc:
