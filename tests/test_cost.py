@@ -68,12 +68,39 @@ def test_slow_run_refused_after_first_batch_and_nothing_left(world: dict[str, Pa
     assert summary.method == "kernel-shap(compactness=10.0, n_samples=12, n_segments=6, seed=0)"
 
 
+class _Kill(BaseException):
+    pass
+
+
+def test_slow_resume_refused_keeps_the_progress(world: dict[str, Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    opts = ScoreOptions(method="kernel-shap", method_options={"n_samples": 12, "n_segments": 6}, device="cpu",
+                        batch_size=2, n_boot=10, n_overlays=5)
+
+    def kill(_n: int) -> None:
+        raise _Kill
+
+    out = tmp_path / "run"
+    with pytest.raises(_Kill):
+        score_run(world["sub"], world["store"], world["photos"], out, opts, on_batch=kill)
+    before = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    monkeypatch.setattr(cost, "SLOW_SECONDS", 1e-9)
+    with pytest.raises(SlowRunError, match="--allow-slow") as info:
+        score_run(world["sub"], world["store"], world["photos"], out, opts, resume=True)
+    assert f"the unfinished run stays in {out}" in "\n".join(info.value.__notes__)
+    after = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before
+
+
 def test_cli_method_options_estimate_and_refusal(world: dict[str, Path], tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     res = CliRunner().invoke(main, _args(world, tmp_path / "run", *SHAP, "--json"))
     assert res.exit_code == 0, res.output
     assert "Estimated: " + SHAP_LABEL in res.stderr
     assert json.loads((tmp_path / "run" / "entry.json").read_text())["method"] == SHAP_LABEL
+    # the label with its options is covered by the entry's digest: the leaderboard takes the run as written
+    res = CliRunner().invoke(main, ["leaderboard", "add", str(tmp_path / "run"), "--dir", str(tmp_path / "lb")])
+    assert res.exit_code == 0, res.output
     # resuming with other options is refused: the label is part of the run's fingerprint
     res = CliRunner().invoke(main, _args(world, tmp_path / "run", *SHAP[:-1], "4", "--resume"))
     assert res.exit_code == 1 and "different method" in res.stderr

@@ -35,6 +35,7 @@ FAKES: dict[str, tuple[Edit, str]] = {
     "human_baseline": (lambda d: d["human_baseline"]["diagnosis"].update(accuracy=0.1), "digest"),
     "baseline": (lambda d: d["localisation"]["union"]["baseline"]["f1"].update(n=1), "digest"),
     "versions": (lambda d: d["versions"].update(torch="9.9"), "digest"),
+    "method": (lambda d: d.update(method="integrated-gradients(steps=8)"), "digest"),
     "union_f1": (lambda d: d["localisation"]["union"]["per_rater"]["f1"].update(mean=0.99), "localisation"),
 }
 

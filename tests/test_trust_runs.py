@@ -275,8 +275,8 @@ def test_exception_inside_a_trusted_entry_point(world: dict[str, Path], tmp_path
 
 
 def test_exception_of_a_trusted_entry_point_while_scoring(world: dict[str, Path], tmp_path: Path) -> None:
-    # the checks run the model on a zero image; this one fails on photographs only
-    sub = _entry_submission(tmp_path / "sub", forward="assert float(x.abs().sum()) == 0, 'a photograph!'")
+    # the checks run the model on one image; this one fails on batches of photographs only (--batch-size 2)
+    sub = _entry_submission(tmp_path / "sub", forward="assert x.shape[0] == 1, 'a photograph!'")
     out = tmp_path / "run"
     code, text = score(world, out, "--trust-code", sub=sub)
     assert code == 1 and text.startswith("Error: "), text

@@ -34,6 +34,7 @@ this module (the batches).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -98,6 +99,7 @@ class _Scorer:
         self.reshape = lm.layout.to_nchw if lm.layout is not None else None
         self.dx_cols = np.array(list(lm.diagnosis_indices.values()), dtype=np.int64)
         self.overlays = set(plan.overlay_images)
+        self.pending: list[Callable[[], None]] = []  # overlays of the batch, drawn once it is kept
 
     def estimate(self, n_images: int, seconds: float, images_left: int) -> CostEstimate:
         """The run's time from ``seconds`` measured for its first ``n_images``."""
@@ -108,7 +110,7 @@ class _Scorer:
         return [int(self.dx_cols[j]) for j in logits[:, self.dx_cols].argmax(axis=1)]
 
     def score(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> tuple[list[list[Any]], list[list[Any]]]:
-        """The batch's ``scores.csv`` and ``predictions.csv`` rows (and its overlays drawn)."""
+        """The batch's ``scores.csv`` and ``predictions.csv`` rows (its overlays left to :meth:`draw_overlays`)."""
         import torch
 
         from dermx_bench.harness.images import upsample_map
@@ -139,8 +141,14 @@ class _Scorer:
             if ref.image in self.overlays:
                 f1 = next((r.f1 for r in rows if r.characteristic == UNION
                            and r.reference.startswith(FUSION_PREFIX)), None)
-                self._overlay(ref, full, predicted, explained, f1)
+                self.pending.append(functools.partial(self._overlay, ref, full, predicted, explained, f1))
         return score_rows, pred_rows
+
+    def draw_overlays(self) -> None:
+        """Draw the overlays of the last scored batch (after its cost check: a refused run writes none)."""
+        for draw in self.pending:
+            draw()
+        self.pending.clear()
 
     def _overlay(self, ref: ImageReference, full: np.ndarray, predicted: str, explained: str, f1: float | None) -> None:
         from dermx_bench.harness.images import load_photo
@@ -236,6 +244,7 @@ def _execute(
                 if on_estimate:
                     on_estimate(estimate)
                 check_cost(estimate, o.allow_slow)
+            scorer.draw_overlays()
             sizes = {
                 "scores.part.csv": append(part / "scores.part.csv", csv_lines(score_rows)),
                 "predictions.part.csv": append(part / "predictions.part.csv", csv_lines(pred_rows)),

@@ -154,7 +154,9 @@ def probe_layer(module: Any, path: str, input_size: tuple[int, int], config_file
     if grad is None:
         raise config_error(config_file, "target_layer", f"the outputs do not depend on {path!r}; choose "
                            "a layer before the classifier head")
-    return layout, bool(layout.to_nchw(grad).abs().sum() > 0)
+    # "reaches": any gradient not exactly zero (a NaN one too: the outputs depend on the layer, and a
+    # model whose outputs are not finite is refused on its first batch, naming the images)
+    return layout, bool((layout.to_nchw(grad) != 0).any())
 
 
 def choose_target_layer(module: Any, configured: str | None, input_size: tuple[int, int],
