@@ -2,14 +2,17 @@
 
 ``make_run(root, name, quality=...)`` writes a run folder in the harness's format: a
 ``scores.csv`` with the harness's columns (``rater:<name>`` and ``fusion:fuzzy``
-references, some undefined values), a ``predictions.csv`` and an ``entry.json`` (schema 3)
-whose figures are computed here, independently of dermx_bench's statistics (plain Python
-and ``statistics`` for means and standard deviations, a bootstrap written out below,
-scikit-learn for the diagnosis), following the rules of figures version 1, and whose
-``run_files`` and ``digest`` follow the documented rule (sha256 of the files; sha256 of
-``dermx-bench entry digest 1\n`` + the entry's sorted compact JSON without ``digest``):
-so ``leaderboard.add_run`` accepts it unless a test edits something, and a change in the
-toolkit's figures shows up as a refused fixture.
+references, some undefined values), a ``predictions.csv`` and an ``entry.json`` whose
+figures are computed here, independently of dermx_bench's statistics (plain Python and
+``statistics`` for means and standard deviations, a bootstrap written out below,
+scikit-learn for the diagnosis), following the rules of the figures version asked for (2
+by default, entry schema 4: compared with the like-for-like human reference of
+``human_baseline.like_for_like``; 1, entry schema 3: compared with the pairwise table of
+``human_baseline.localisation``), and whose ``run_files`` and ``digest`` follow the
+documented rule (sha256 of the files; sha256 of ``dermx-bench entry digest 1\n`` + the
+entry's sorted compact JSON without ``digest``): so ``leaderboard.add_run`` accepts it
+unless a test edits something, and a change in the toolkit's figures shows up as a
+refused fixture.
 """
 
 from __future__ import annotations
@@ -124,10 +127,36 @@ def _baseline_stat(mean: float) -> dict[str, Any]:
     return {"mean": mean, "std": 0.2, "ci_low": mean - 0.05, "ci_high": mean + 0.05, "n": 40}
 
 
-def human_baseline() -> dict[str, Any]:
+def _image_stat(mean: float) -> dict[str, Any]:
+    return {"mean": mean, "std": 0.2, "ci_low": max(0.0, mean - 0.04), "ci_high": min(1.0, mean + 0.04), "n": 12}
+
+
+def _figures(f1: float, sens: float, spec: float) -> dict[str, Any]:
+    """A characteristic's figures as a model's (n_images, per_rater, fusion)."""
+    stats = {"f1": _image_stat(f1), "sensitivity": _image_stat(sens), "specificity": _image_stat(spec)}
+    return {"n_images": 12, "per_rater": stats, "fusion": stats}
+
+
+FLOOR_MEANS = {"ones": (0.3, 1.0, 0.0), "gaussian": (0.25, 0.4, 0.8), "zeros": (0.0, 0.0, 1.0)}
+
+
+def human_baseline(figures_version: int = 2) -> dict[str, Any]:
     loc = {c: {"f1": _baseline_stat(0.5), "sensitivity": _baseline_stat(0.55),
                "specificity": _baseline_stat(0.9)} for c in [*CHARS, "union"]}
-    return {"localisation": loc, "diagnosis": {"accuracy": 0.8, "macro_f1": 0.75}}
+    out: dict[str, Any] = {"localisation": loc, "diagnosis": {"accuracy": 0.8, "macro_f1": 0.75}}
+    if figures_version >= 2:
+        out["like_for_like"] = {c: _figures(0.6, 0.7, 0.9) for c in [*CHARS, "union"]}
+        out["floors"] = {name: {"description": f"a trivial map ({name})",
+                                "localisation": {c: _figures(*means) for c in [*CHARS, "union"]}}
+                         for name, means in FLOOR_MEANS.items()}
+    return out
+
+
+def reference_of(hb: dict[str, Any], figures_version: int) -> dict[str, Any]:
+    """The figures ``vs_baseline`` compares with: like-for-like per rater (version 2), pairwise (1)."""
+    if figures_version >= 2:
+        return {c: block["per_rater"] for c, block in hb["like_for_like"].items()}
+    return dict(hb["localisation"])
 
 
 def beside_baseline(loc: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
@@ -194,20 +223,23 @@ def build_run(
     options: dict[str, str] | None = None,
     n_boot: int = 50,
     n_reference_images: int | None = None,
-    figures_version: int = 1,
+    figures_version: int = 2,
     weights_sha256: str = "0" * 64,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, str]]:
     """A schema-valid entry dict, the scores its figures were computed from, and the text of
-    the run files it names (``scores.csv``, ``predictions.csv``)."""
+    the run files it names (``scores.csv``, ``predictions.csv``). Figures version 2: schema 4,
+    compared with the like-for-like reference; 1: schema 3, with the pairwise table."""
     buf = io.StringIO()
     fake_scores(n_images, quality, seed).to_csv(buf, index=False)
     scores_csv = buf.getvalue()
     scores = pd.read_csv(io.StringIO(scores_csv))  # exactly what add_run will read
     preds_csv = fake_predictions(n_images, seed)
-    hb = human_baseline()
+    hb = human_baseline(figures_version)
+    head: dict[str, Any] = {"schema_version": 4, "figures_version": figures_version, "compared_with": "like-for-like"}
+    if figures_version == 1:
+        head = {"schema_version": 3, "figures_version": 1}
     entry = {
-        "schema_version": 3,
-        "figures_version": figures_version,
+        **head,
         "name": name,
         "authors": ["A. Author", "B. Author"],
         "description": f"test entry {name}",
@@ -228,7 +260,7 @@ def build_run(
         "n_images": n_images,
         "n_reference_images": n_images if n_reference_images is None else n_reference_images,
         "n_all_zero_maps": 1,
-        "localisation": beside_baseline(localisation(scores, seed, n_boot), hb["localisation"]),
+        "localisation": beside_baseline(localisation(scores, seed, n_boot), reference_of(hb, figures_version)),
         "per_image_union": per_image_union(scores),
         "diagnosis": diagnosis(preds_csv),
         "human_baseline": hb,

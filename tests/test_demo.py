@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dermx_bench.cli import main
+from dermx_bench.leaderboard.board import FLOOR_PREFIX, HUMAN_NAME, PAIRWISE_NAME
 from dermx_bench.synthetic.demo import HONEST, MARKER_FILE, SHORTCUT
 
 
@@ -22,7 +23,17 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for path in d["paths"].values():
         assert Path(path).exists(), path
     table = (out / "leaderboard" / "README.md").read_text()
-    assert "Dermatologists" in table and HONEST in table
+    # both models shown beside the dermatologists (like for like, rater to rater) and the floors
+    union_f1 = {}
+    for line in table.split("## F1 per characteristic")[0].splitlines():
+        cells = line.split(" | ")
+        if len(cells) > 4 and cells[3][:1].isdigit():
+            union_f1[cells[1]] = float(cells[3].split()[0])
+    floors = {n: union_f1[f"{FLOOR_PREFIX}{n}"] for n in ("ones", "gaussian", "zeros")}
+    assert list(union_f1)[:2] == [HUMAN_NAME, PAIRWISE_NAME]
+    assert union_f1[HUMAN_NAME] > union_f1[HONEST] > max(floors.values())  # the honest model beats every floor
+    assert union_f1[SHORTCUT] < union_f1[HONEST]
+    assert "## F1 per characteristic" in table and "## Sensitivity / specificity per characteristic" in table
     assert (out / "site" / "index.html").is_file()
     assert (out / MARKER_FILE).is_file()
 

@@ -174,3 +174,41 @@ def test_paired_bootstrap_matches_a_plain_loop() -> None:
     assert paired_bootstrap(a, b, seed=7, n_boot=2500) == r  # deterministic
 
 
+
+
+def test_at_floor_and_floor_marks_by_hand() -> None:
+    from dermx_bench.results.figures import Stat
+    from dermx_bench.stats.estimators import at_floor, floor_marks
+
+    def stat(mean: float, lo: float | None = None) -> Stat:
+        return Stat(mean=mean, std=None, ci_low=lo, ci_high=None if lo is None else mean + (mean - lo), n=5)
+
+    model = stat(0.40, 0.30)
+    assert at_floor(model, stat(0.30)) is True  # the floor sits at the lower end of the interval
+    assert at_floor(model, stat(0.29)) is False
+    assert at_floor(model, stat(0.90)) is True  # a floor above the model marks it too
+    assert at_floor(stat(0.40), stat(0.39)) is False and at_floor(stat(0.40), stat(0.40)) is True  # no interval: the mean
+    assert at_floor(model, None) is None
+    values = {"f1": model, "sensitivity": stat(0.6, 0.5), "specificity": stat(0.8, 0.7)}
+    floors = {
+        "ones": {"f1": stat(0.2), "sensitivity": stat(1.0), "specificity": stat(0.0)},
+        "gaussian": {"f1": stat(0.35), "sensitivity": stat(0.55), "specificity": stat(0.75)},
+        "zeros": {"f1": stat(0.0), "sensitivity": stat(0.0), "specificity": stat(1.0)},
+    }
+    # ones reaches sensitivity only, zeros specificity only: neither marks the pair; the gaussian
+    # reaches both (0.55 >= 0.5, 0.75 >= 0.7) and F1 (0.35 >= 0.3)
+    assert floor_marks(values, floors) == {"f1": ["gaussian"], "sensitivity": ["gaussian"],
+                                           "specificity": ["gaussian"]}
+    floors["gaussian"]["specificity"] = stat(0.65)
+    assert floor_marks(values, floors) == {"f1": ["gaussian"], "sensitivity": [], "specificity": []}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 2500), st.integers(0, 2**32 - 1))
+def test_reused_draws_give_the_same_means_bit_for_bit(n: int, n_boot: int, seed: int) -> None:
+    from dermx_bench.stats.estimators import _resampled_means, _seeded_means
+
+    v = np.random.default_rng(seed).random(n)
+    assert np.array_equal(_seeded_means(v, seed, n_boot), _resampled_means(v, np.random.default_rng(seed), n_boot))
+    assert np.array_equal(_seeded_means(v[::-1].copy(), seed, n_boot),  # drawn again from the cache
+                          _resampled_means(v[::-1].copy(), np.random.default_rng(seed), n_boot))

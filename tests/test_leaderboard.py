@@ -21,7 +21,7 @@ from dermx_bench.leaderboard import (
     publish,
     validate,
 )
-from dermx_bench.leaderboard.board import HUMAN_NAME
+from dermx_bench.leaderboard.board import FLOOR_PREFIX, HUMAN_NAME, PAIRWISE_NAME
 from dermx_bench.leaderboard.ranking import rank_entries
 from dermx_bench.leaderboard.tables import latex_escape, md_escape
 from tests.lb_fixture import edit_entry, make_entry, make_run
@@ -312,12 +312,29 @@ def test_rank_order_ties_and_top() -> None:
 # -- publish ------------------------------------------------------------------------------
 
 
-def test_every_format_has_the_dermatologist_row(board: Path, tmp_path: Path) -> None:
+REFS = [HUMAN_NAME, PAIRWISE_NAME, *(f"{FLOOR_PREFIX}{f}" for f in ("ones", "gaussian", "zeros"))]
+"""The reference rows every table starts with: the dermatologists like for like and rater to rater, the floors."""
+
+
+def test_every_format_has_the_dermatologist_and_floor_rows(board: Path, tmp_path: Path) -> None:
     for fmt in ("md", "csv", "latex"):
         text = publish(board, fmt, None, n_boot=200)
-        assert "Dermatologists (inter-rater)" in text, fmt
+        for name in REFS:
+            assert name.replace("\u00a7", "\\S{}" if fmt == "latex" else "\u00a7") in text, (fmt, name)
     site = Path(publish(board, "html", tmp_path / "site", n_boot=200))
-    assert HUMAN_NAME in (site / "index.html").read_text()
+    page = (site / "index.html").read_text()
+    assert all(name in page for name in REFS)
+
+
+def test_per_characteristic_tables_lead_with_f1_and_mark_floors(board: Path) -> None:
+    text = publish(board, "md", None, n_boot=200)
+    assert "## Sensitivity per characteristic" not in text  # never alone
+    assert text.index("## F1 per characteristic") < text.index("## Sensitivity / specificity per characteristic")
+    f1_rows = text.split("## F1 per characteristic")[1].split("##")[0].splitlines()
+    shortcut = next(r for r in f1_rows if r.startswith("| shortcut |"))
+    # the fixture's floors: ones F1 0.3 (interval 0.26-0.34); the shortcut (quality 0.3) is within reach of it
+    assert shortcut.count("\u2020") == 3
+    assert "within its interval of a trivial floor" in text
 
 
 def test_markdown_ranks_and_escapes(board: Path, tmp_path: Path) -> None:
@@ -325,16 +342,16 @@ def test_markdown_ranks_and_escapes(board: Path, tmp_path: Path) -> None:
     text = publish(board, "md", out, n_boot=200)
     assert out.read_text() == text
     rows = [line for line in text.splitlines() if line.startswith("| ")]
-    names = [r.split(" | ")[1] for r in rows[1:5]]
-    assert names[0] == HUMAN_NAME and names[1] == "honest" and names[3] == "shortcut"
+    names = [r.split(" | ")[1] for r in rows[1:9]]
+    assert names[:5] == REFS and names[5] == "honest" and names[7] == "shortcut"
     assert "<script>" not in text
-    assert "&lt;script&gt;" in names[2] and "co\\_100%" in names[2] and "\\#1" in names[2]
+    assert "&lt;script&gt;" in names[6] and "co\\_100%" in names[6] and "\\#1" in names[6]
     # every table row has the same number of cells (no '|' leaked from a name)
     first = rows[0].count(" | ")
-    assert all(r.count(" | ") == first for r in rows[:5])
-    assert rows[2].endswith(", p=0.010 * |")  # honest vs EVIL: clear; p >= 2/(n_boot+1)
+    assert all(r.count(" | ") == first for r in rows[:9])
+    assert rows[6].endswith(", p=0.010 * |")  # honest vs EVIL: clear; p >= 2/(n_boot+1)
     assert "p&lt;0.001" in publish(board, "md", None)  # default 10000 resamples
-    assert "## Sensitivity per characteristic" in text and "| Papule | Plaque | Scale |" in text
+    assert "## F1 per characteristic" in text and "| Papule | Plaque | Scale |" in text
 
 
 def test_md_escape() -> None:
@@ -346,20 +363,26 @@ def test_md_escape() -> None:
 def test_csv_round_trips(board: Path) -> None:
     text = publish(board, "csv", "-", n_boot=200)
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [r["name"] for r in rows] == [HUMAN_NAME, "honest", EVIL, "shortcut"]
-    assert [r["rank"] for r in rows] == ["", "1", "2", "3"]
-    assert rows[0]["kind"] == "human" and rows[0]["union_f1_mean"] == "0.5"
-    assert float(rows[1]["union_f1_mean"]) > float(rows[2]["union_f1_mean"])
-    assert rows[1]["vs_next_name"] == EVIL and rows[1]["vs_next_significant"] == "true"
-    assert rows[3]["vs_next_p"] == ""
-    assert "sensitivity[Plaque]_mean" in rows[0]
+    assert [r["name"] for r in rows] == [*REFS, "honest", EVIL, "shortcut"]
+    assert [r["rank"] for r in rows] == [""] * 5 + ["1", "2", "3"]
+    assert [r["kind"] for r in rows[:5]] == ["human", "pairwise", "floor", "floor", "floor"]
+    assert rows[0]["union_f1_mean"] == "0.6" and rows[1]["union_f1_mean"] == "0.5"  # like-for-like, pairwise
+    assert float(rows[5]["union_f1_mean"]) > float(rows[6]["union_f1_mean"])
+    assert rows[5]["vs_next_name"] == EVIL and rows[5]["vs_next_significant"] == "true"
+    assert rows[7]["vs_next_p"] == ""
+    assert rows[5]["compared_with"] == "like-for-like" and rows[0]["compared_with"] == ""
+    for m in ("f1", "sensitivity", "specificity"):
+        assert f"{m}[Plaque]_mean" in rows[0] and f"{m}[Plaque]_at_floor" in rows[0]
+    assert rows[7]["union_f1_at_floor"] == "ones"  # shortcut (quality 0.3) vs the ones floor (F1 0.3)
+    # sensitivity and specificity are judged together: no single floor reaches the honest entry on both
+    assert rows[5]["union_f1_at_floor"] == "" and rows[5]["union_sensitivity_at_floor"] == ""
 
 
 def test_csv_guards_formulas(tmp_path: Path) -> None:
     lb = tmp_path / "lb"
     add_run(make_run(tmp_path / "runs", "=HYPERLINK(1)"), lb)
     rows = list(csv.DictReader(io.StringIO(publish(lb, "csv", None, n_boot=50))))
-    assert rows[1]["name"] == "'=HYPERLINK(1)"
+    assert rows[len(REFS)]["name"] == "'=HYPERLINK(1)"
 
 
 def _check_latex(text: str) -> None:
@@ -383,7 +406,7 @@ def _check_latex(text: str) -> None:
 def test_latex_is_valid(board: Path) -> None:
     text = publish(board, "latex", None, n_boot=200)
     _check_latex(text)
-    assert text.count("\\toprule") == 2 and text.count("\\bottomrule") == 2
+    assert text.count("\\toprule") == 3 and text.count("\\bottomrule") == 3
     assert "\\usepackage{booktabs}" in text
     assert "Evil \\textless{}script\\textgreater{}" in text
     assert "\\& co\\_100\\% \\#1" in text
@@ -521,7 +544,7 @@ def test_baselines_must_agree_within_one_store(board: Path) -> None:
     with pytest.raises(LeaderboardError) as info:
         validate(board, recheck=False)
     text = str(info.value)
-    assert "localisation.Plaque.baseline differs" in text and "human_baseline differs" in text
+    assert "localisation.Plaque.baseline differs" in text and "human_baseline.diagnosis differs" in text
 
 
 # -- against real scoring runs ------------------------------------------------------------
@@ -550,8 +573,10 @@ def test_real_scoring_runs_round_trip(tmp_path: Path) -> None:
     for i, name in enumerate(names):
         sub = make_submission(tmp_path / f"sub{i}", seed=i, name=name)
         run = tmp_path / f"run{i}"
-        ok("score", str(sub), "--store", db, "--images", str(tmp_path / "photos"), "--out", str(run),
-           "--device", "cpu", "--n-boot", "200")
+        said = ok("score", str(sub), "--store", db, "--images", str(tmp_path / "photos"), "--out", str(run),
+                  "--device", "cpu", "--n-boot", "200")
+        assert ("(per rater | vs fusion | dermatologists, like-for-like | floor: ones | floor: gaussian | "
+                "floor: zeros):") in said
         ok("leaderboard", "add", str(run), "--dir", str(lb))
     report = validate(lb)
     assert sorted(report.rechecked) == sorted(names)
@@ -560,7 +585,7 @@ def test_real_scoring_runs_round_trip(tmp_path: Path) -> None:
     assert HUMAN_NAME in md and "&lt;b&gt;tiny&lt;/b&gt; B &amp; co\\_1" in md
     _check_latex(publish(lb, "latex", None, n_boot=200))
     rows = list(csv.DictReader(io.StringIO(publish(lb, "csv", None, n_boot=200))))
-    assert {r["name"] for r in rows} == {HUMAN_NAME, *names}
+    assert {r["name"] for r in rows} == {*REFS, *names}
     site = Path(publish(lb, "html", tmp_path / "site", n_boot=200))
     assert len(list(site.glob("entries/*/overlays/*.png"))) == sum(len(s.overlays) for s in report.entries)
 

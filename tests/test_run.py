@@ -81,7 +81,21 @@ def test_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
     assert entry["store"]["baseline_options"]["localisation_multi_diagnosis"] == "drop"
     assert set(entry["per_image_union"]) <= {r.image for r in refs}
     assert sum(map(sum, entry["diagnosis"]["confusion"]["matrix"])) == len(refs)
-    assert "union" in (out / "summary.md").read_text()
+    # compared with the like-for-like reference, shown beside the floors and the rater-to-rater table
+    assert entry["compared_with"] == summary.compared_with == "like-for-like"
+    like = entry["human_baseline"]["like_for_like"]
+    for c, block in entry["localisation"].items():
+        assert block["baseline"] == (like[c]["per_rater"] if c in like else
+                                     {"f1": None, "sensitivity": None, "specificity": None})
+    assert set(entry["human_baseline"]["floors"]) == {"ones", "gaussian", "zeros"}
+    md = (out / "summary.md").read_text()
+    assert "union" in md and "the like-for-like human reference (METHODS §8)" in md
+    assert "| floor: ones | floor: gaussian | floor: zeros | rater-to-rater (§6) |" in md
+    assert "within its interval of a trivial floor" in md
+    assert md.index("### f1") < md.index("### sensitivity") < md.index("### specificity")
+    sens = next(line for line in md.split("### sensitivity")[1].splitlines() if line.startswith("| union |"))
+    spec = next(line for line in md.split("### specificity")[1].splitlines() if line.startswith("| union |"))
+    assert sens.split(" | ")[-4] == "1.000" and spec.split(" | ")[-2] == "1.000"  # ones / zeros give them free
     assert summary.all_zero_maps.n == entry["n_all_zero_maps"]
     assert json.loads((out / "summary.json").read_text()) == json.loads(summary.model_dump_json())
 

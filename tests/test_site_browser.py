@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dermx_bench.leaderboard import add_run, publish
-from dermx_bench.leaderboard.board import HUMAN_NAME
+from dermx_bench.leaderboard.board import FLOOR_PREFIX, HUMAN_NAME, PAIRWISE_NAME
 from tests.lb_fixture import make_run
 
 pytestmark = pytest.mark.browser
@@ -111,26 +111,30 @@ def test_index_loads_sorts_and_escapes(driver: Any, site: Path) -> None:
     assert driver.execute_script("return window.pwned === undefined;")
     assert driver.execute_script("return document.scripts.length;") == 1
 
-    # ranked order: dermatologists row first, then by union F1
-    assert _names(driver) == [HUMAN_NAME, "zeta honest", EVIL, "alpha shortcut"]
+    # ranked order: the reference rows first (dermatologists like for like, rater to rater, the
+    # trivial-map floors), then the entries by union F1
+    ones, gauss, zeros = (f"{FLOOR_PREFIX}{f}" for f in ("ones", "gaussian", "zeros"))
+    refs = [HUMAN_NAME, PAIRWISE_NAME, ones, gauss, zeros]
+    assert _names(driver) == [*refs, "zeta honest", EVIL, "alpha shortcut"]
     # the hostile name shows as text in its cell
     cells = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr td:nth-child(2)")
     assert EVIL in [c.text for c in cells]
 
     _header(driver, "Entry").click()
-    assert _names(driver) == [EVIL, "alpha shortcut", HUMAN_NAME, "zeta honest"]
+    assert _names(driver) == [EVIL, "alpha shortcut", HUMAN_NAME, PAIRWISE_NAME, gauss, ones, zeros,
+                              "zeta honest"]
     assert _header(driver, "Entry").get_attribute("aria-sort") == "ascending"
     _header(driver, "Entry").click()
-    assert _names(driver) == ["zeta honest", HUMAN_NAME, "alpha shortcut", EVIL]
+    assert _names(driver) == ["zeta honest", zeros, ones, gauss, PAIRWISE_NAME, HUMAN_NAME, "alpha shortcut", EVIL]
 
-    _header(driver, "Union F1").click()  # metrics sort best first
-    assert _names(driver) == ["zeta honest", HUMAN_NAME, EVIL, "alpha shortcut"]
+    _header(driver, "Union F1").click()  # metrics sort best first (fixture: like-for-like 0.6, pairwise 0.5)
+    assert _names(driver) == [HUMAN_NAME, "zeta honest", PAIRWISE_NAME, EVIL, ones, "alpha shortcut", gauss, zeros]
     assert _header(driver, "Union F1").get_attribute("aria-sort") == "descending"
     _header(driver, "Union F1").click()
-    assert _names(driver) == ["alpha shortcut", EVIL, HUMAN_NAME, "zeta honest"]
+    assert _names(driver) == [zeros, gauss, "alpha shortcut", ones, EVIL, PAIRWISE_NAME, "zeta honest", HUMAN_NAME]
 
-    _header(driver, "Rank").click()  # the dermatologists (no rank) go last
-    assert _names(driver) == ["zeta honest", EVIL, "alpha shortcut", HUMAN_NAME]
+    _header(driver, "Rank").click()  # the reference rows (no rank) go last, in the order shown before
+    assert _names(driver) == ["zeta honest", EVIL, "alpha shortcut", zeros, gauss, ones, PAIRWISE_NAME, HUMAN_NAME]
     assert _severe(driver) == []
 
 

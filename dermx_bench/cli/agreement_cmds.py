@@ -70,18 +70,26 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
 @click.option("--release", default=None, help="Only evaluations of this release.")
 @click.option("--save", is_flag=True,
               help="Compute every table with the published conventions and save them, with the store's "
-                   "content hash, as the baseline that scoring and the leaderboard use.")
+                   "content hash, as the baseline (like-for-like reference, floors, rater-to-rater tables) "
+                   "that scoring and the leaderboard use.")
 @lock_timeout_option
 def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, fmt: str, release: str | None,
               save: bool, lock_timeout: float) -> None:
-    """Inter-rater agreement of the dermatologists (METHODS §6): the human baseline.
+    """Inter-rater agreement of the dermatologists (METHODS §6) and the human reference (§8).
+
+    like-for-like is the reference a model is compared with: each dermatologist's own
+    explanation scored exactly as a model's map; floors are trivial maps (ones, a centred
+    Gaussian, zeros) scored the same way. localisation is rater-to-rater agreement (DermX
+    Table 3b), not a reference for a model.
 
     \b
-    Tables: diagnosis-gold, diagnosis-pairwise, presence, localisation, fleiss, leave-one-out.
+    Tables: diagnosis-gold, diagnosis-pairwise, presence, localisation, fleiss, leave-one-out,
+    like-for-like, floors.
     Examples:
       dermx-bench agreement --store dermx.db --table localisation --format csv
       dermx-bench agreement --store dermx.db --table all --format md > report.md
       dermx-bench agreement --store dermx.db --save
+      dermx-bench agreement --store dermx.db --table like-for-like
 
     Only --save writes to the store; otherwise it is opened read-only.
     """

@@ -165,10 +165,14 @@ def score(
         def cell(s: Stat | None) -> str:
             return "–" if s is None or s.mean is None else f"{s.mean:.3f}"
 
-        click.echo("Union of characteristics (per rater | vs fusion | dermatologists):")
+        floors = summary.human_baseline.floors or {}
+        click.echo(f"Union of characteristics (per rater | vs fusion | dermatologists, {summary.compared_with}"
+                   + "".join(f" | floor: {name}" for name in floors) + "):")
         for m in METRIC_NAMES:
             click.echo(f"  {m:<12} {cell(getattr(union.per_rater, m))} | {cell(getattr(union.fusion, m))} | "
-                       f"{cell(getattr(union.baseline, m))}")
+                       f"{cell(getattr(union.baseline, m))}"
+                       + "".join(f" | {cell(getattr(f.localisation[UNION].per_rater, m))}"
+                                 if UNION in f.localisation else " | \u2013" for f in floors.values()))
     dx = summary.diagnosis
     click.echo(f"Diagnosis: accuracy {dx.accuracy:.3f}, macro F1 {dx.macro_f1:.3f}")
     click.echo(f"Details: {out_dir}/summary.md")

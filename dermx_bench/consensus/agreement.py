@@ -8,7 +8,14 @@ Tables (each an :class:`~dermx_bench.consensus.agreement_table.AgreementTable` w
 - ``localisation``, ``leave-one-out``: agreement on masks
   (:mod:`~dermx_bench.consensus.mask_agreement`);
 - ``fleiss``: Fleiss' kappa per image over the pixel labels
-  (:mod:`~dermx_bench.consensus.fleiss`).
+  (:mod:`~dermx_bench.consensus.fleiss`);
+- ``like-for-like``: the like-for-like human reference of METHODS §8, each rater's own
+  explanation scored as a model's map (:mod:`~dermx_bench.consensus.human_reference`);
+- ``floors``: trivial maps (ones, a centred Gaussian, zeros) scored as a model's map
+  (:mod:`~dermx_bench.consensus.floors`).
+
+The last two are what a model is placed beside; ``localisation`` is the rater-to-rater
+agreement of the DermX paper (Table 3b), not a reference for a model.
 
 Conventions for which evaluations count follow METHODS §3; the published DermX tables
 use ``alphabetical`` for the diagnosis and presence tables and ``drop`` for the others
@@ -22,6 +29,8 @@ from typing import Any
 
 from dermx_bench.consensus.agreement_table import AgreementTable, OnImage, kept_evaluations
 from dermx_bench.consensus.fleiss import fleiss_table_from_refs
+from dermx_bench.consensus.floors import FLOORS_TABLE, floors_table_from_refs
+from dermx_bench.consensus.human_reference import like_for_like_table_from_refs
 from dermx_bench.consensus.label_agreement import (
     diagnosis_gold_table,
     diagnosis_pairwise_table,
@@ -33,12 +42,14 @@ from dermx_bench.consensus.mask_agreement import (
 )
 from dermx_bench.consensus.references import ImageReference, build_references
 from dermx_bench.core.errors import RegistryError
+from dermx_bench.core.names import LIKE_FOR_LIKE
 from dermx_bench.darwin.ontology import Ontology, load_ontology
 from dermx_bench.store.db import Store
 from dermx_bench.store.selection import MultiDiagnosis
 
 TABLES: tuple[str, ...] = (
     "diagnosis-gold", "diagnosis-pairwise", "presence", "localisation", "fleiss", "leave-one-out",
+    LIKE_FOR_LIKE, FLOORS_TABLE,
 )
 #: The multi-diagnosis convention of the published DermX tables, per table.
 DEFAULT_MULTI_DIAGNOSIS: dict[str, MultiDiagnosis] = {
@@ -48,6 +59,8 @@ DEFAULT_MULTI_DIAGNOSIS: dict[str, MultiDiagnosis] = {
     "localisation": "drop",
     "fleiss": "drop",
     "leave-one-out": "drop",
+    LIKE_FOR_LIKE: "drop",
+    FLOORS_TABLE: "drop",
 }
 
 
@@ -92,7 +105,8 @@ def compute_tables(
         else:
             refs, report = refs_for(md)
             build = {"localisation": localisation_table_from_refs, "fleiss": fleiss_table_from_refs,
-                     "leave-one-out": leave_one_out_table_from_refs}[t]
+                     "leave-one-out": leave_one_out_table_from_refs, LIKE_FOR_LIKE: like_for_like_table_from_refs,
+                     FLOORS_TABLE: floors_table_from_refs}[t]
             out.append(build(refs, md, onto, report, on_image))
     return out
 

@@ -72,9 +72,15 @@ _TITLES = {
     "diagnosis-gold": "Diagnosis against the gold standard (mean ± population std over raters)",
     "diagnosis-pairwise": "Pairwise diagnosis agreement (mean ± population std over ordered pairs)",
     "presence": "Characteristic presence agreement (mean ± population std over ordered pairs)",
-    "localisation": "Localisation agreement (mean ± sample std over ordered pairs, pooled over images)",
+    "localisation": "Localisation agreement, rater to rater (mean ± sample std over ordered pairs, pooled "
+                    "over images; DermX Table 3b; not a reference for a model: see like-for-like)",
     "fleiss": "Fleiss' kappa over pixel labels (mean ± sample std over images)",
     "leave-one-out": "Leave one rater out: each rater against the fusion of the others (mean ± sample std)",
+    "like-for-like": "Like-for-like human reference: each rater's own explanation (the union of what they "
+                     "outlined) scored as a model's map, against the other raters (mean ± sample std "
+                     "[bootstrap 95% interval] over images)",
+    "floors": "Trivial-map floors: maps that need no model, scored as a model's map (mean ± sample std "
+              "[bootstrap 95% interval] over images)",
 }
 
 

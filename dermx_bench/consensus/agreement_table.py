@@ -19,7 +19,9 @@ import pandas as pd
 from dermx_bench.consensus.references import UNION, ImageReference, check_multi_diagnosis
 from dermx_bench.core.files import json_ready
 from dermx_bench.core.names import METRIC_NAMES
+from dermx_bench.core.names import SCORE_COLUMNS as CSV_SCORE_COLUMNS
 from dermx_bench.darwin.ontology import Ontology
+from dermx_bench.results.figures import LocalisationScores
 from dermx_bench.stats.estimators import mean_std
 from dermx_bench.store.db import EvaluationInfo
 from dermx_bench.store.selection import MultiDiagnosis, select
@@ -30,6 +32,13 @@ SCORE_COLUMNS: list[str] = [
 ]
 FLEISS_COLUMNS: list[str] = ["name", "kappa_mean", "kappa_std", "n"]
 LOO_COLUMNS: list[str] = ["name", "rule", *SCORE_COLUMNS[1:]]
+FIGURE_COLUMNS: list[str] = [
+    "name", "against",
+    *(f"{m}_{k}" for m in METRIC_NAMES for k in ("mean", "std", "ci_low", "ci_high")), "n_images",
+]
+"""Columns of a table of figures scored as a model's are (like-for-like reference, floors):
+per characteristic and ``against`` (``per_rater`` or ``fusion``), each metric's mean over
+images, sample std and bootstrap 95% interval."""
 
 OnImage = Callable[[], None] | None
 """Called once per image visited (progress), or None."""
@@ -42,7 +51,9 @@ class AgreementTable:
     ``frame``: the summary rows (csv columns, rows in ontology order); ``counts``: what the
     figures rest on (selection report and table-specific counts); ``detail``: the
     per-unit scores the summary averages (per rater, pair, image or (image, rater); with
-    an ``image`` column where units belong to images), or None.
+    an ``image`` column where units belong to images), or None; ``figures``: for the
+    tables scored as a model is (like-for-like reference, floors), the typed figures per
+    group (the reference, or each floor) and characteristic.
     """
 
     table: str
@@ -50,6 +61,7 @@ class AgreementTable:
     frame: pd.DataFrame
     counts: dict[str, Any] = field(default_factory=dict)
     detail: pd.DataFrame | None = None
+    figures: dict[str, dict[str, LocalisationScores]] | None = None
 
 
 def nan_if_none(v: float | None) -> float:
@@ -72,6 +84,36 @@ def vector_scores(
     return f1, sens, spec
 
 
+def score_rows_frame(
+    recs: list[tuple[Any, ...]], lead: str, columns: Sequence[str] = CSV_SCORE_COLUMNS,
+    metrics: Sequence[str] = METRIC_NAMES,
+) -> pd.DataFrame:
+    """``scores.csv`` rows (tuples: a leading ``lead`` column, then ``columns``) as a frame;
+    the ``metrics`` as float64, undefined as NaN."""
+    df = pd.DataFrame(recs, columns=[lead, *columns])
+    for m in metrics:
+        df[m] = df[m].astype(np.float64)
+    return df
+
+
+def figure_rows(figures: dict[str, LocalisationScores], lead: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """:data:`FIGURE_COLUMNS` rows (after the ``lead`` columns) of typed figures per characteristic
+    (one ``<metric>_mean/std/ci_low/ci_high`` group per metric the figures hold)."""
+    rows = []
+    for name, loc in figures.items():
+        for against in ("per_rater", "fusion"):
+            row: dict[str, Any] = {**(lead or {}), "name": name, "against": against}
+            stats = getattr(loc, against)
+            for m in type(stats).model_fields:
+                st = getattr(stats, m)
+                for k in ("mean", "std", "ci_low", "ci_high"):
+                    v = getattr(st, k)
+                    row[f"{m}_{k}"] = math.nan if v is None else v
+            row["n_images"] = loc.n_images
+            rows.append(row)
+    return rows
+
+
 def summary_row(name: str, detail: pd.DataFrame, ddof: int) -> dict[str, Any]:
     """One summary row: each metric's mean and std (``ddof``) over the detail rows, and ``n`` rows."""
     row: dict[str, Any] = {"name": name}
@@ -84,8 +126,9 @@ def summary_row(name: str, detail: pd.DataFrame, ddof: int) -> dict[str, Any]:
 def table_frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     """The summary rows as a frame with the table's columns (``n`` as int64)."""
     df = pd.DataFrame(rows, columns=columns)
-    if "n" in df:
-        df["n"] = df["n"].astype(np.int64)
+    for n in ("n", "n_images"):
+        if n in df:
+            df[n] = df[n].astype(np.int64)
     return df
 
 

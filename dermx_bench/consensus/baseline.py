@@ -1,9 +1,11 @@
-"""The inter-rater baseline that model scores are placed beside (METHODS.md §6, §8).
+"""The human baseline that model scores are placed beside (METHODS.md §6, §8).
 
 The baseline (:class:`~dermx_bench.results.baseline.SavedBaseline`) built from the
 agreement tables, and saving/loading it in the store together with the tables, the
-options used and the store's content hash. Its statistics pool rater pairs over images
-(:func:`dermx_bench.stats.estimators.pooled_stat`).
+options used and the store's content hash: the like-for-like human reference and the
+trivial-map floors (scored as a model's map: means over images), the rater-to-rater
+tables (pooled over rater pairs, :func:`dermx_bench.stats.estimators.pooled_stat`) and the
+diagnostic accuracy.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from pydantic import ValidationError
 
 from dermx_bench.consensus.agreement import TABLES, compute_tables
 from dermx_bench.consensus.agreement_table import AgreementTable, OnImage, table_payload
+from dermx_bench.consensus.floors import FLOORS_TABLE, get_floor, list_floors
 from dermx_bench.consensus.fusion import DEFAULT_RULE
 from dermx_bench.core.errors import StoreError
-from dermx_bench.core.names import METRIC_NAMES
+from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES
 from dermx_bench.results.baseline import BaselineDiagnosis, SavedBaseline
-from dermx_bench.results.figures import MetricStats
+from dermx_bench.results.figures import FloorScores, MetricStats
 from dermx_bench.stats.estimators import pooled_stat
 from dermx_bench.store.db import Store
 
@@ -35,8 +38,11 @@ def _pooled(g: pd.DataFrame) -> MetricStats:
 
 def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> SavedBaseline:
     """The baseline :func:`load_baseline` returns, from computed tables (needs
-    ``diagnosis-gold``, ``localisation`` and ``leave-one-out``); ``release`` and
-    ``saved_at`` are left unset. Statistics: :func:`~dermx_bench.stats.estimators.pooled_stat`."""
+    ``diagnosis-gold``, ``localisation``, ``leave-one-out``, ``like-for-like`` and
+    ``floors``); ``release`` and ``saved_at`` are left unset. Statistics: the pairwise and
+    leave-one-out figures by :func:`~dermx_bench.stats.estimators.pooled_stat`; the
+    like-for-like reference and the floors as the tables computed them (as a model's).
+    """
     by = {t.table: t for t in tables}
     loc, loo, dx = by["localisation"], by["leave-one-out"], by["diagnosis-gold"]
     localisation: dict[str, MetricStats] = {}
@@ -48,6 +54,8 @@ def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> S
         for key, g in loo.detail.groupby(["name", "rule"], sort=False):
             char, rule = cast(tuple[str, str], key)
             leave.setdefault(str(char), {})[str(rule)] = _pooled(g)
+    like = by[LIKE_FOR_LIKE].figures or {}
+    floors = by[FLOORS_TABLE].figures or {}
     f1_means = dx.frame["f1_mean"].to_numpy(np.float64)
     f1_means = f1_means[~np.isnan(f1_means)]
     return SavedBaseline(
@@ -58,6 +66,9 @@ def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> S
         leave_one_out=leave,
         diagnosis=BaselineDiagnosis(accuracy=dx.counts.get("accuracy"),
                                     macro_f1=float(f1_means.mean()) if f1_means.size else None),
+        like_for_like=like.get(LIKE_FOR_LIKE, {}),
+        floors={name: FloorScores(description=get_floor(name).description, localisation=figs)
+                for name, figs in floors.items()},
     )
 
 
@@ -94,11 +105,20 @@ def load_baseline(store: Store) -> SavedBaseline:
             f"{store.path}: the inter-rater baseline was saved for other store contents "
             f"(evaluations or metadata changed since); {hint} again"
         )
+    if "like_for_like" not in doc:
+        raise StoreError(
+            f"{store.path}: the inter-rater baseline was saved by an older dermx-bench, without the "
+            f"like-for-like human reference and the trivial-map floors; {hint} again"
+        )
     try:
-        return SavedBaseline.model_validate(doc)
+        saved = SavedBaseline.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise StoreError(
             f"{store.path}: the saved inter-rater baseline is not readable ({where}: {first['msg']}); {hint} again"
         ) from None
+    # the store keeps JSON with sorted keys: put the floors back in report order
+    order = {name: i for i, name in enumerate(list_floors())}
+    floors = dict(sorted(saved.floors.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    return saved.model_copy(update={"floors": floors})

@@ -20,7 +20,6 @@ from dermx_bench.consensus.agreement_table import (
     nan_if_none,
     table_frame,
 )
-from dermx_bench.consensus.fusion import coverage_histogram
 from dermx_bench.consensus.references import UNION, ImageReference
 from dermx_bench.darwin.ontology import Ontology
 from dermx_bench.stats.estimators import mean_std
@@ -59,7 +58,8 @@ def fleiss_per_image(refs: Sequence[ImageReference], on_image: OnImage = None) -
             for name, drawn in ref.masks.items():
                 if not drawn:
                     continue
-                hist = coverage_histogram(list(drawn.values()), ref.size)
+                lengths, cov = ref.coverage(name)  # as coverage_histogram, from the runs decoded once per mask
+                hist = np.bincount(cov, weights=lengths, minlength=len(drawn) + 1).astype(np.int64)
                 hist = np.concatenate((hist, np.zeros(k + 1 - hist.size, np.int64)))
                 recs.append({"image": ref.image, "name": name, "raters": k, "drew": len(drawn),
                              "kappa": nan_if_none(fleiss_kappa_from_histogram(hist))})

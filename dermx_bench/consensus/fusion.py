@@ -42,7 +42,11 @@ __all__ = [
     "coverage",
     "coverage_histogram",
     "events",
+    "events_of_runs",
+    "ones_runs",
     "segments",
+    "segments_of_events",
+    "segments_of_runs",
     "levels_to_coco",
 ]
 
@@ -121,6 +125,25 @@ def _size_of(masks: Sequence[RLE], size: tuple[int, int] | None) -> tuple[int, i
     return sizes.pop()
 
 
+def ones_runs(mask: RLE, n_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, stops)`` int64 of the runs of ones of a COCO RLE (column-major pixel indices).
+
+    ValueError when the runs do not cover ``n_pixels`` pixels.
+    """
+    bounds = np.cumsum(rle.runs(mask))
+    if bounds.size == 0:
+        z = np.zeros(0, np.int64)
+        return z, z
+    if int(bounds[-1]) != n_pixels:
+        raise ValueError(f"RLE runs cover {int(bounds[-1])} pixels, expected {n_pixels}")
+    stops = bounds[1::2]
+    return bounds[0::2][: stops.size], stops
+
+
+Runs = tuple[np.ndarray, np.ndarray]
+"""A mask's runs of ones as ``(starts, stops)`` (see :func:`ones_runs`)."""
+
+
 def events(masks: Sequence[RLE], n_pixels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run boundaries of several masks as sorted events over the column-major pixel index.
 
@@ -128,14 +151,15 @@ def events(masks: Sequence[RLE], n_pixels: int) -> tuple[np.ndarray, np.ndarray,
     (``delta`` = +1) or stops (-1) covering pixels. Sorted by position, starts before
     stops at equal positions, so running sums never leave [0, len(masks)].
     """
+    return events_of_runs([ones_runs(m, n_pixels) for m in masks])
+
+
+def events_of_runs(runs: Sequence[Runs]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`events` of masks given as their runs of ones."""
     pos_l: list[np.ndarray] = []
     delta_l: list[np.ndarray] = []
     owner_l: list[np.ndarray] = []
-    for i, m in enumerate(masks):
-        b = np.cumsum(rle.runs(m))
-        if b.size and int(b[-1]) != n_pixels:
-            raise ValueError(f"RLE runs cover {int(b[-1])} pixels, expected {n_pixels}")
-        starts, stops = b[0:-1:2], b[1::2]
+    for i, (starts, stops) in enumerate(runs):
         pos_l += [starts, stops]
         delta_l += [np.ones(starts.size, np.int64), np.full(stops.size, -1, np.int64)]
         owner_l += [np.full(starts.size + stops.size, i, np.int64)]
@@ -155,7 +179,18 @@ def segments(masks: Sequence[RLE], n_pixels: int) -> tuple[np.ndarray, np.ndarra
     Returns ``(lengths, cov)`` int64 arrays: consecutive segments of positive length
     covering 0 .. ``n_pixels`` and the number of masks covering each.
     """
-    pos, delta, _ = events(masks, n_pixels)
+    return segments_of_runs([ones_runs(m, n_pixels) for m in masks], n_pixels)
+
+
+def segments_of_runs(runs: Sequence[Runs], n_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`segments` of masks given as their runs of ones."""
+    pos, delta, _ = events_of_runs(runs)
+    return segments_of_events(pos, delta, n_pixels)
+
+
+def segments_of_events(pos: np.ndarray, delta: np.ndarray, n_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`segments` from sorted events (:func:`events`); events whose ``delta`` is set to
+    0 leave their mask out."""
     bounds = np.concatenate(([0], pos, [n_pixels]))
     cov = np.concatenate(([0], np.cumsum(delta)))
     lengths = np.diff(bounds)

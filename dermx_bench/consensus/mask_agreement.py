@@ -35,7 +35,6 @@ from dermx_bench.consensus.agreement_table import (
 )
 from dermx_bench.consensus.fusion import (
     DEFAULT_RULE,
-    events,
     fuse,
     get_fusion_rule,
     list_fusion_rules,
@@ -159,7 +158,7 @@ def leave_one_out_scores(
                 if not drawn:
                     continue
                 who = list(drawn)
-                pos, delta, owner = events([drawn[r] for r in who], n_px)
+                pos, delta, owner = ref.events(name)  # owners index `who` (drawn, in order)
                 lengths = np.diff(np.concatenate(([0], pos, [n_px])))
                 cov = np.concatenate(([0], np.cumsum(delta)))
                 for a in ref.raters:

@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
-from dermx_bench.consensus.fusion import DEFAULT_RULE, FuzzyRLE, fuse, fuse_levels
+from dermx_bench.consensus.fusion import (
+    DEFAULT_RULE,
+    FuzzyRLE,
+    Runs,
+    events_of_runs,
+    fuse,
+    fuse_levels,
+    ones_runs,
+    segments_of_events,
+)
 from dermx_bench.core.errors import RegistryError
 from dermx_bench.core.names import UNION
 from dermx_bench.darwin.ontology import Ontology, load_ontology
@@ -37,7 +47,9 @@ class ImageReference:
     the diagnosis their evaluation counts with; ``masks``: characteristic -> {rater: COCO
     RLE} for the raters who drew it (D), characteristics in ontology order, then the key
     ``"union"``: each counting rater's union of all their characteristics (only raters who
-    drew anything). Masks are (height, width) binary RLEs at full resolution.
+    drew anything). Masks are (height, width) binary RLEs at full resolution. ``cache``
+    keeps what :meth:`runs`, :meth:`events` and :meth:`coverage` decoded (shared with the
+    references :meth:`without` makes, whose ``parent`` this is).
     """
 
     image: str
@@ -47,6 +59,8 @@ class ImageReference:
     raters: list[str]
     diagnoses: dict[str, str]
     masks: dict[str, dict[str, RLE]] = field(default_factory=dict)
+    cache: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False, compare=False)
+    parent: ImageReference | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -68,6 +82,47 @@ class ImageReference:
         """The rater's mask, or an empty RLE if they did not draw it."""
         m = self.drawn(characteristic).get(rater)
         return m if m is not None else rle.empty(self.height, self.width)
+
+    def runs(self, characteristic: str, rater: str) -> Runs:
+        """The runs of ones of ``rater``'s mask of ``characteristic`` (decoded once, then kept)."""
+        key = ("runs", characteristic, rater)
+        if key not in self.cache:
+            self.cache[key] = ones_runs(self.masks[characteristic][rater], self.n_pixels)
+        return cast(Runs, self.cache[key])
+
+    def coverage(self, characteristic: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(lengths, cov)``: the number of counting raters who drew ``characteristic`` on
+        consecutive segments of pixels (:func:`~dermx_bench.consensus.fusion.segments`;
+        kept). A reference made by :meth:`without` takes its parent's events and leaves
+        the left-out rater's out."""
+        drawn = self.drawn(characteristic)
+        key = ("coverage", characteristic, *drawn)
+        if key not in self.cache:
+            source = self.parent if self.parent is not None and characteristic in self.parent.masks else self
+            pos, delta, owner = source.events(characteristic)
+            keep = np.array([r in drawn for r in source.drawn(characteristic)], bool)
+            self.cache[key] = segments_of_events(pos, np.where(keep[owner], delta, 0), self.n_pixels)
+        return cast(tuple[np.ndarray, np.ndarray], self.cache[key])
+
+    def events(self, characteristic: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`~dermx_bench.consensus.fusion.events` of the masks of ``characteristic``
+        (owners index :meth:`drawn` in order; kept)."""
+        key = ("events", characteristic, *self.drawn(characteristic))
+        if key not in self.cache:
+            self.cache[key] = events_of_runs([self.runs(characteristic, r) for r in self.drawn(characteristic)])
+        return cast(tuple[np.ndarray, np.ndarray, np.ndarray], self.cache[key])
+
+    def without(self, rater: str) -> ImageReference:
+        """The image as the other counting raters see it: ``rater``'s evaluation left out
+        (raters R minus ``rater``; characteristics only the left-out rater drew are gone;
+        ``"union"`` kept, possibly empty)."""
+        masks = {ch: {r: m for r, m in d.items() if r != rater} for ch, d in self.masks.items()}
+        masks = {ch: d for ch, d in masks.items() if d or ch == UNION}
+        return ImageReference(
+            image=self.image, height=self.height, width=self.width, gold=self.gold,
+            raters=[r for r in self.raters if r != rater],
+            diagnoses={r: dx for r, dx in self.diagnoses.items() if r != rater}, masks=masks, cache=self.cache, parent=self,
+        )
 
     def fuse(self, characteristic: str, rule: str = DEFAULT_RULE) -> np.ndarray:
         """Fusion of the counting raters' masks (float32 (height, width), see :func:`fusion.fuse`)."""

@@ -28,3 +28,14 @@ PREDICTION_COLUMNS: tuple[str, ...] = ("image", "gold", "target", "predicted", "
 
 IGNORE_CLASS = "ignore"
 """A submission's class that is no diagnosis: its output is never predicted nor explained."""
+
+PAIRWISE = "pairwise"
+"""The rater-to-rater localisation table of METHODS §6 (DermX Table 3b) used as the reference:
+how raters agree on a characteristic (a rater who did not outline it scores 0 there)."""
+
+LIKE_FOR_LIKE = "like-for-like"
+"""The like-for-like human reference of METHODS §8: each rater's own explanation (the union of
+what they outlined) scored exactly as a model's map."""
+
+HUMAN_REFERENCES: tuple[str, str] = (PAIRWISE, LIKE_FOR_LIKE)
+"""The references a model's figures can be compared with (``entry.compared_with``)."""

@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 
 from dermx_bench.core.files import write_atomic
-from dermx_bench.core.names import METRIC_NAMES
-from dermx_bench.results.figures import Stat
+from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES
+from dermx_bench.results.figures import LocalisationScores, Stat
 from dermx_bench.results.run import RunSummary
+from dermx_bench.stats.estimators import AT_FLOOR_MARK, AT_FLOOR_NOTE, floor_marks
+from dermx_bench.stats.figures import REFERENCE_LABELS
 
 
 def render_overlay(
@@ -70,8 +72,35 @@ def _shown(names: list[str], n: int, limit: int = 10) -> str:
     return ", ".join(names[:limit]) + (" ..." if n > limit else "")
 
 
+def _floor_stat(block: LocalisationScores | None, metric: str) -> Stat | None:
+    return None if block is None else getattr(block.per_rater, metric)
+
+
+def _localisation_notes(summary: RunSummary) -> list[str]:
+    floors = summary.human_baseline.floors or {}
+    out = [
+        "- per rater: against each dermatologist who drew the characteristic, averaged over them; vs fusion: "
+        "against the fuzzy fusion of the dermatologists.",
+        f"- dermatologists: {REFERENCE_LABELS.get(summary.compared_with, summary.compared_with)}"
+        + (": each dermatologist's own explanation (the union of everything they outlined) scored exactly as "
+           "this model's map, against the other dermatologists, averaged over the dermatologists and then "
+           "over images." if summary.compared_with == LIKE_FOR_LIKE else
+           " (a rater who did not outline a characteristic scores 0 there; not a like-for-like reference).")
+        + " difference = model - dermatologists, ratio = model / dermatologists (per-rater means).",
+    ]
+    if floors:
+        out.append("- floors: maps that need no model, scored the same way on every image (per-rater means): "
+                   + "; ".join(f"{name} = {f.description}" for name, f in floors.items()) + ".")
+        out.append(f"- {AT_FLOOR_NOTE}")
+    out.append("- rater-to-rater (§6): the pairwise agreement table of the DermX paper (Table 3b; a rater's mask "
+               "against another's, pooled over pairs): how the dermatologists agree with each other, shown for "
+               "reference only.")
+    return out
+
+
 def render_markdown(summary: RunSummary) -> str:
-    """``summary.md``: localisation per characteristic beside the baseline, and diagnoses."""
+    """``summary.md``: localisation per characteristic beside the human reference, the
+    trivial-map floors and the rater-to-rater table, and diagnoses."""
     zero, skipped, sub = summary.all_zero_maps, summary.skipped_photographs, summary.submission
     lines = [
         f"# {summary.name}: {summary.method} ({summary.target} target)",
@@ -88,17 +117,32 @@ def render_markdown(summary: RunSummary) -> str:
         "",
         "## Localisation (mean ± sample std [bootstrap 95% interval] over images)",
         "",
+        *_localisation_notes(summary),
+        "",
     ]
+    floors = summary.human_baseline.floors or {}
+    pairwise = summary.human_baseline.localisation
+    marks = {ch: floor_marks({m: getattr(block.per_rater, m) for m in METRIC_NAMES},
+                             {n: {m: _floor_stat(f.localisation.get(ch), m) for m in METRIC_NAMES}
+                              for n, f in floors.items()})
+             for ch, block in summary.localisation.items()}
     for m in METRIC_NAMES:
         lines += [f"### {m}", "",
-                  "| characteristic | images | all-zero | per rater | vs fusion | dermatologists | difference | ratio |",
-                  "|---|---:|---:|---|---|---|---:|---:|"]
+                  "| characteristic | images | all-zero | per rater | vs fusion | dermatologists | difference | ratio | "
+                  + "".join(f"floor: {name} | " for name in floors) + "rater-to-rater (§6) |",
+                  "|---|---:|---:|---|---|---|---:|---:|" + "---:|" * len(floors) + "---:|"]
         for ch, block in summary.localisation.items():
             vs = getattr(block.vs_baseline, m)
+            model = getattr(block.per_rater, m)
+            floor_stats = {name: _floor_stat(f.localisation.get(ch), m) for name, f in floors.items()}
+            mark = f" {AT_FLOOR_MARK}" if marks[ch][m] else ""
+            pair = getattr(pairwise[ch], m) if ch in pairwise else None
             lines.append(
                 f"| {ch} | {block.n_images} | {zero.by_characteristic.get(ch, 0)} | "
-                f"{_stat_cell(getattr(block.per_rater, m))} | {_stat_cell(getattr(block.fusion, m))} | "
-                f"{_stat_cell(getattr(block.baseline, m))} | {_f(vs.difference)} | {_f(vs.ratio, 2)} |"
+                f"{_stat_cell(model)}{mark} | {_stat_cell(getattr(block.fusion, m))} | "
+                f"{_stat_cell(getattr(block.baseline, m))} | {_f(vs.difference)} | {_f(vs.ratio, 2)} | "
+                + "".join(f"{_f(None if st is None else st.mean)} | " for st in floor_stats.values())
+                + f"{_f(None if pair is None else pair.mean)} |"
             )
         lines.append("")
     dx, human = summary.diagnosis, summary.human_baseline.diagnosis

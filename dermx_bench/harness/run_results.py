@@ -87,12 +87,13 @@ def build_entry(
     started_at: str, run_files: RunFiles,
 ) -> Entry:
     """The leaderboard entry of a run (schema :mod:`dermx_bench.results.entry`), without its digest."""
-    from dermx_bench.stats.figures import FIGURES_VERSION
+    from dermx_bench.stats.figures import FIGURES_VERSION, figure_rules
 
     lm = plan.loaded
     return Entry(
         schema_version=SCHEMA_VERSION,
         figures_version=FIGURES_VERSION,
+        compared_with=figure_rules(FIGURES_VERSION).reference,
         name=lm.config.name,
         authors=lm.config.authors,
         description=lm.config.description,
@@ -161,7 +162,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
     onto = load_ontology()
     rules = figure_rules(FIGURES_VERSION)
     localisation = with_baseline(rules.localisation(scores, opts.seed, opts.n_boot, onto.order),
-                                 plan.baseline.localisation)
+                                 rules.reference_stats(plan.baseline.human()))
     lm = plan.loaded
     diagnosis = rules.diagnosis(preds, lm.classes, onto.order)
     all_zero = _all_zero(preds, scores, list(localisation))
@@ -194,6 +195,8 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
         diagnosis=diagnosis,
         human_baseline=entry.human_baseline,
         overlays=[f"overlays/{overlay_stem(n)}.png" for n in plan.overlay_images],
+        figures_version=entry.figures,
+        compared_with=entry.reference,
     )
     write_atomic(out / "entry.json", with_digest(entry).encode("utf-8"))
     write_atomic(out / "summary.json", json_document(summary.model_dump()).encode("utf-8"))

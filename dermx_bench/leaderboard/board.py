@@ -1,12 +1,20 @@
 """The leaderboard as one model: the :class:`Board` every published format renders.
 
-:func:`build_board` turns validated entries into a :class:`Board`: the dermatologists'
-row (inter-rater agreement, from the entries' ``human_baseline``) and one row per entry
-in rank order, on the same columns: union fuzzy F1 / sensitivity / specificity averaged
-over raters, each with its bootstrap 95% interval, diagnostic accuracy and macro F1, and
-for the top entries the paired bootstrap of the union-F1 difference with the next entry.
-The sensitivity per localisable characteristic is a second table. Number formatting and
-the notes under the tables are shared by every format.
+:func:`build_board` turns validated entries into a :class:`Board`: the reference rows
+(from the entries' ``human_baseline``) and one row per entry in rank order, on the same
+columns: union fuzzy F1 / sensitivity / specificity averaged over raters, each with its
+bootstrap 95% interval, diagnostic accuracy and macro F1, and for the top entries the
+paired bootstrap of the union-F1 difference with the next entry. The reference rows are
+
+- the dermatologists, like for like (METHODS §8): each dermatologist's own explanation
+  scored exactly as a model's map (the reference the entries are compared with);
+- the dermatologists' rater-to-rater agreement (METHODS §6, DermX Table 3b), for reference;
+- the trivial-map floors: maps that need no model, scored the same way.
+
+Per localisable characteristic, F1 is a second table and sensitivity with specificity
+(always together) a third. A model figure within its interval of a floor is marked
+(:func:`~dermx_bench.stats.estimators.at_floor`). Number formatting and the notes under
+the tables are shared by every format.
 
 Each entry shows its coverage: images scored / images with a reference
 (:attr:`dermx_bench.results.entry.Entry.coverage`). Entries below the maintainer's
@@ -17,12 +25,12 @@ entries, as ``partial`` rows without a rank; entries too old to record their cov
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dermx_bench import __version__
 from dermx_bench.core.errors import InputError
-from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES, PAIRWISE, UNION
 from dermx_bench.leaderboard.ranking import (
     DEFAULT_ALPHA,
     DEFAULT_N_BOOT,
@@ -32,43 +40,69 @@ from dermx_bench.leaderboard.ranking import (
     rank_entries,
 )
 from dermx_bench.results.entry import Entry
-from dermx_bench.results.figures import PairedResult, Stat
+from dermx_bench.results.figures import (
+    HumanBaseline,
+    LocalisationScores,
+    MetricStats,
+    PairedResult,
+    Stat,
+)
+from dermx_bench.stats.estimators import AT_FLOOR_MARK, AT_FLOOR_NOTE, floor_marks
+from dermx_bench.stats.figures import REFERENCE_LABELS
 
-HUMAN_NAME = "Dermatologists (inter-rater)"
+HUMAN_NAME = "Dermatologists (like-for-like)"
+PAIRWISE_NAME = "Dermatologists, rater to rater (\u00a76)"
+FLOOR_PREFIX = "Trivial map: "
 METRIC_LABEL = {"f1": "F1", "sensitivity": "Sensitivity", "specificity": "Specificity"}
 DASH = "\u2013"
+PER_CHARACTERISTIC = "f1"
+"""The metric of the per-characteristic table (a balanced one; sensitivity and specificity
+are shown together in a table of their own)."""
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the board: an entry (``rank`` set), a partial run or the dermatologists (``rank`` None)."""
+    """One line of the board: an entry (``rank`` set), a partial run or a reference row (``rank`` None).
 
-    kind: str  # "entry" | "partial" | "human"
+    ``kind``: ``entry``, ``partial`` (below the coverage threshold), ``human``
+    (like-for-like), ``pairwise`` (rater to rater) or ``floor``. ``union``: per metric;
+    ``per_characteristic``: per metric and characteristic; ``at_floor``: per metric and
+    characteristic (and ``union``), the floors an entry's figure is within its interval
+    of (empty for reference rows).
+    """
+
+    kind: str
     rank: int | None
     name: str
     stem: str | None
     method: str
     target: str
     model: str
-    union: dict[str, Stat]
-    fusion: dict[str, Stat] | None
+    union: dict[str, Stat | None]
+    fusion: dict[str, Stat | None] | None
     accuracy: float | None
     macro_f1: float | None
     n_images: int | None
     n_all_zero_maps: int | None
     vs_next: PairedResult | None
     next_name: str | None
-    sensitivity: dict[str, Stat | None]
+    per_characteristic: dict[str, dict[str, Stat | None]]
     authors: tuple[str, ...] = ()
     n_reference_images: int | None = None
+    at_floor: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    compared_with: str | None = None
 
     def significant(self, alpha: float) -> bool | None:
         return None if self.vs_next is None else self.vs_next.significant(alpha)
 
+    def marked(self, metric: str, name: str = UNION) -> bool:
+        """Whether the figure is within its interval of a trivial floor."""
+        return bool(self.at_floor.get(metric, {}).get(name))
+
 
 @dataclass
 class Board:
-    """Everything a published table shows, in display order (dermatologists first)."""
+    """Everything a published table shows, in display order (reference rows first)."""
 
     rows: list[Row]
     characteristics: list[str]
@@ -81,6 +115,7 @@ class Board:
     version: str = __version__
     entries: list[Entry] = field(default_factory=list)
     min_coverage: float = 1.0
+    floors: dict[str, str] = field(default_factory=dict)
 
     @property
     def human(self) -> Row:
@@ -105,6 +140,27 @@ def _ordered_characteristics(names: set[str]) -> list[str]:
         return sorted(names)
 
 
+def _by_metric(stats: Mapping[str, MetricStats], characteristics: list[str]) -> dict[str, dict[str, Stat | None]]:
+    return {m: {c: (getattr(stats[c], m) if c in stats else None) for c in characteristics} for m in METRIC_NAMES}
+
+
+def _reference_row(kind: str, name: str, stats: Mapping[str, MetricStats], characteristics: list[str],
+                   human: HumanBaseline | None = None, fusion: MetricStats | None = None) -> Row:
+    union = stats.get(UNION)
+    return Row(
+        kind=kind, rank=None, name=name, stem=None, method="", target="", model="",
+        union={m: (None if union is None else getattr(union, m)) for m in METRIC_NAMES},
+        fusion=None if fusion is None else {m: getattr(fusion, m) for m in METRIC_NAMES},
+        accuracy=human.diagnosis.accuracy if human else None, macro_f1=human.diagnosis.macro_f1 if human else None,
+        n_images=None, n_all_zero_maps=None, vs_next=None, next_name=None,
+        per_characteristic=_by_metric(stats, characteristics),
+    )
+
+
+def _per_rater(figures: Mapping[str, LocalisationScores]) -> dict[str, MetricStats]:
+    return {c: f.per_rater for c, f in figures.items()}
+
+
 def build_board(
     entries: Sequence[Entry],
     *,
@@ -117,9 +173,11 @@ def build_board(
     """Rank ``entries`` (one store, see ``validate``) and lay out the published rows.
 
     Entries whose coverage is below ``min_coverage`` are not ranked: they follow the
-    ranked ones as ``partial`` rows, by union F1. The dermatologists' row is taken from
-    the first entry's ``human_baseline`` (entries of one store share it; ``validate``
-    checks that). Raises ValueError for no entries or a ``min_coverage`` outside [0, 1].
+    ranked ones as ``partial`` rows, by union F1. The reference rows come from the
+    ``human_baseline`` of the first entry that carries the like-for-like reference and
+    floors (entry schema 4; entries of one store share them, ``validate`` checks that);
+    when no entry does, from the first entry (the rater-to-rater row only). Raises
+    ValueError for no entries or a ``min_coverage`` outside [0, 1].
     """
     if not entries:
         raise ValueError("no entries to publish")
@@ -133,20 +191,29 @@ def build_board(
         chars |= set(e.localisation) - {UNION}
         chars |= set(e.human_baseline.localisation) - {UNION}
     characteristics = _ordered_characteristics(chars)
-    first = (ranked or apart)[0].entry
-    hb = first.human_baseline
-    human = Row(
-        kind="human", rank=None, name=HUMAN_NAME, stem=None, method="", target="", model="",
-        union={m: getattr(hb.localisation[UNION], m) for m in METRIC_NAMES}, fusion=None,
-        accuracy=hb.diagnosis.accuracy, macro_f1=hb.diagnosis.macro_f1,
-        n_images=None, n_all_zero_maps=None, vs_next=None, next_name=None,
-        sensitivity={c: (hb.localisation[c].sensitivity if c in hb.localisation else None)
-                     for c in characteristics},
-    )
-    rows = [human]
-    for r in [*ranked, *apart]:
+    listed = [*ranked, *apart]
+    first = listed[0].entry
+    hb = next((r.entry.human_baseline for r in listed if r.entry.human_baseline.like_for_like is not None),
+              first.human_baseline)
+    rows: list[Row] = []
+    if hb.like_for_like is not None:
+        like = hb.like_for_like
+        rows.append(_reference_row("human", HUMAN_NAME, _per_rater(like), characteristics, hb,
+                                   like[UNION].fusion if UNION in like else None))
+    rows.append(_reference_row("pairwise", PAIRWISE_NAME, hb.localisation, characteristics,
+                               None if hb.like_for_like is not None else hb))
+    floors = hb.floors or {}
+    for name, f in floors.items():
+        rows.append(_reference_row("floor", f"{FLOOR_PREFIX}{name}", _per_rater(f.localisation), characteristics,
+                                   fusion=f.localisation[UNION].fusion if UNION in f.localisation else None))
+    for r in listed:
         e = r.entry
         loc = e.localisation
+        model = _per_rater(loc)
+        marks = {c: floor_marks({m: getattr(model[c], m) for m in METRIC_NAMES},
+                                {n: {m: _floor_stat(f.localisation, c, m) for m in METRIC_NAMES}
+                                 for n, f in floors.items()}) for c in model}
+        at_floor = {m: {c: marks[c][m] for c in model} for m in METRIC_NAMES}
         rows.append(Row(
             kind="entry" if r.rank else "partial", rank=r.rank or None, name=e.name, stem=e.file_stem, method=e.method,
             target=e.target, model=e.submission.model or e.submission.entry_point or "",
@@ -155,15 +222,20 @@ def build_board(
             accuracy=e.diagnosis.accuracy, macro_f1=e.diagnosis.macro_f1,
             n_images=e.n_images, n_all_zero_maps=e.n_all_zero_maps,
             vs_next=r.vs_next, next_name=r.next_name,
-            sensitivity={c: (loc[c].per_rater.sensitivity if c in loc else None)
-                         for c in characteristics},
-            authors=tuple(e.authors), n_reference_images=e.n_reference_images,
+            per_characteristic=_by_metric(model, characteristics),
+            authors=tuple(e.authors), n_reference_images=e.n_reference_images, at_floor=at_floor,
+            compared_with=e.reference,
         ))
     return Board(
         rows=rows, characteristics=characteristics, content_hash=first.store.content_hash,
         baseline_options=dict(first.store.baseline_options), seed=seed, n_boot=n_boot, top=top,
         alpha=alpha, entries=list(entries), min_coverage=min_coverage,
+        floors={n: f.description for n, f in floors.items()},
     )
+
+
+def _floor_stat(figures: Mapping[str, LocalisationScores], characteristic: str, metric: str) -> Stat | None:
+    return getattr(figures[characteristic].per_rater, metric) if characteristic in figures else None
 
 
 # -- number formatting (shared by every format) -------------------------------------------
@@ -203,16 +275,12 @@ def fmt_vs_next(v: PairedResult | None, alpha: float, none: str = DASH) -> str:
     return text
 
 
-def stat_mean(s: Stat | None) -> float | None:
-    return None if s is None else s.mean
-
-
 def fmt_options(options: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "defaults"
 
 
 def method_label(row: Row) -> str:
-    return f"{row.method} ({row.target})" if row.kind != "human" else ""
+    return f"{row.method} ({row.target})" if row.kind in ("entry", "partial") else ""
 
 
 def fmt_coverage(row: Row, none: str = DASH) -> str:
@@ -231,6 +299,11 @@ MAIN_HEADERS = [
 ]
 
 
+def mark(row: Row, metric: str, name: str = UNION) -> str:
+    """`` †`` when the row's figure is within its interval of a trivial floor, else ''."""
+    return f" {AT_FLOOR_MARK}" if row.marked(metric, name) else ""
+
+
 def main_cells(row: Row, alpha: float, none: str = DASH) -> list[str]:
     """The cells of the main table for ``row`` (unescaped text)."""
     return [
@@ -238,23 +311,57 @@ def main_cells(row: Row, alpha: float, none: str = DASH) -> list[str]:
         row.name,
         method_label(row) or none,
         fmt_coverage(row, none),
-        *(fmt_stat(row.union[m], none) for m in METRIC_NAMES),
+        *(fmt_stat(row.union[m], none) + mark(row, m) for m in METRIC_NAMES),
         fmt_num(row.accuracy, none=none),
         fmt_num(row.macro_f1, none=none),
         fmt_vs_next(row.vs_next, alpha, none),
     ]
 
 
+def char_cell(row: Row, metric: str, name: str, none: str = DASH) -> str:
+    """A per-characteristic cell: the mean, marked when within its interval of a floor."""
+    s = row.per_characteristic[metric][name]
+    return none if s is None or s.mean is None else f"{s.mean:.3f}{mark(row, metric, name)}"
+
+
+def sens_spec_cell(row: Row, name: str, none: str = DASH) -> str:
+    """Sensitivity and specificity together: ``0.550 / 0.912``, marked once when a floor reaches both."""
+    sens, spec = (row.per_characteristic[m][name] for m in ("sensitivity", "specificity"))
+    text = " / ".join(none if s is None or s.mean is None else f"{s.mean:.3f}" for s in (sens, spec))
+    return text + mark(row, "sensitivity", name)
+
+
 def board_notes(board: Board) -> list[str]:
     top = "every entry" if board.top is None else f"the top {board.top} entries"
-    return [
+    pairwise = [r.name for r in board.rows if r.compared_with == PAIRWISE]
+    notes = [
         "Union = all localisable characteristics together; fuzzy F1/sensitivity/specificity of "
         "the explanation map against each dermatologist's mask, averaged over the raters who drew "
         "it (DermX protocol), then over images; [95% CI] = bootstrap interval over images.",
-        f"{HUMAN_NAME}: the dermatologists scored against each other on the same columns.",
         "Images (coverage) = images scored / images with a reference (and a gold diagnosis, for the gold "
         f"target). Only runs covering at least {100 * board.min_coverage:g}% of them are ranked"
         + (f"; {len(board.partial)} partial run(s) are listed apart, unranked." if board.partial else "."),
+    ]
+    if any(r.kind == "human" for r in board.rows):
+        notes.append(
+            f"{HUMAN_NAME}: the like-for-like human reference (METHODS \u00a78): each dermatologist's own "
+            "explanation (the union of everything they outlined on the image) scored exactly as a model's map, "
+            "against the other dermatologists, averaged over the dermatologists and then over images; the "
+            "reference the entries are compared with.")
+    notes += [
+        f"{PAIRWISE_NAME}: rater-to-rater agreement (DermX Table 3b): a dermatologist's mask of a "
+        "characteristic against another's, pooled over the pairs where at least one drew it (a rater who did "
+        "not outline it scores 0): how the dermatologists agree, not a reference for a model.",
+    ]
+    if board.floors:
+        notes.append(f"{FLOOR_PREFIX}maps that need no model, scored the same way on every image: "
+                     + "; ".join(f"{n} = {d}" for n, d in board.floors.items()) + ".")
+        notes.append(AT_FLOOR_NOTE)
+    if pairwise:
+        notes.append(f"Compared with {REFERENCE_LABELS[PAIRWISE]} when they were made (figures version 1; "
+                     f"re-checked with that version's rules): {', '.join(pairwise)}. Their own figures are "
+                     f"computed as every entry's; re-score them to compare with {REFERENCE_LABELS[LIKE_FOR_LIKE]}.")
+    return notes + [
         f"Ranked by union F1. 'vs next': for {top}, the mean per-image union-F1 difference with "
         f"the entry ranked below over their shared images, paired bootstrap "
         f"({board.n_boot} resamples, seed {board.seed}), two-sided p; * = p < {board.alpha}.",

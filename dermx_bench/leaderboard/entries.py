@@ -36,6 +36,7 @@ from dermx_bench.core.paths import child
 from dermx_bench.leaderboard.recheck import RunFilesOnDisk, check_reproduces
 from dermx_bench.results.entry import (
     SCHEMA_VERSION,
+    SINCE,
     Entry,
     dump_entry,
     entry_file_stem,
@@ -150,6 +151,17 @@ def load_entries(lb_dir: str | Path) -> tuple[list[StoredEntry], list[str]]:
     return good, problems
 
 
+def _human_parts_differing(a: Entry, b: Entry) -> list[str]:
+    """The parts of ``human_baseline`` both entries carry that differ (entries of schemas
+    before 3 carry no like-for-like reference or floors)."""
+    out = []
+    for part in ("localisation", "diagnosis", "like_for_like", "floors"):
+        x, y = getattr(a.human_baseline, part), getattr(b.human_baseline, part)
+        if x is not None and y is not None and x != y:
+            out.append(f"human_baseline.{part}")
+    return out
+
+
 def consistency_problems(
     entries: list[StoredEntry],
 ) -> tuple[dict[tuple[str, str], list[str]], list[str]]:
@@ -168,11 +180,13 @@ def consistency_problems(
     if len(groups) == 1 and len(entries) > 1:
         first = entries[0]
         for s in entries[1:]:
-            if s.entry.human_baseline != first.entry.human_baseline:
+            for part in _human_parts_differing(s.entry, first.entry):
                 problems.append(
-                    f"{s.path}: human_baseline differs from {first.path.name}'s although both "
+                    f"{s.path}: {part} differs from {first.path.name}'s although both "
                     "name the same store and baseline options"
                 )
+            if s.entry.reference != first.entry.reference:
+                continue  # compared with different references (figures versions); each re-checked alone
             for c in sorted(set(s.entry.localisation) & set(first.entry.localisation)):
                 if s.entry.localisation[c].baseline != first.entry.localisation[c].baseline:
                     problems.append(
@@ -243,7 +257,8 @@ def add_run(
     """Add a finished scored run (``RUN/entry.json``, ``RUN/scores.csv``, ``RUN/predictions.csv``
     [+ ``RUN/overlays/*.png``]).
 
-    The entry is validated against the schema (the current version only), its figures are
+    The entry is validated against the schema (a version that keeps predictions, coverage and
+    a digest: 3, compared with the pairwise table, or the current one), its figures are
     recomputed from its run files by :func:`check_reproduces` and must match within 1e-9,
     the run files and the rest of the entry must match its digest, and it must name the
     same store content hash and baseline options as the entries already there. An entry
@@ -260,7 +275,7 @@ def add_run(
     entry_path = run / "entry.json"
     data = read_entry_json(entry_path)
     entry = parse_entry(data, entry_path)
-    if entry.schema_version != SCHEMA_VERSION:
+    if entry.schema_version < SINCE["digest"]:
         raise InputError(entry_path, "schema_version", f"entry schema version {entry.schema_version} keeps no "
                          f"predictions, coverage or digest, so its figures cannot all be checked; re-score the run "
                          f"with this dermx-bench (schema version {SCHEMA_VERSION}) to add it")

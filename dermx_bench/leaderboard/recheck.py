@@ -4,12 +4,14 @@ An entry is accepted only when its run's ``scores.csv`` reproduces its figures w
 rules of the entry's own figures version (:mod:`dermx_bench.stats.figures`): its
 localisation per characteristic and union (``n_images``, per-rater and fusion
 statistics, with the entry's bootstrap seed and size), its per-image union scores, and
-its ``vs_baseline`` from its per-rater means and baselines; and its ``predictions.csv``
-(kept from entry schema 3 on) reproduces its ``diagnosis`` (accuracy, macro F1, per
-class, confusion), ``n_images`` and ``n_all_zero_maps``. Numbers must agree within
-absolute/relative tolerance 1e-9. A schema-3 entry must also come with the very run files
-its ``run_files`` name, and match its ``digest``, which covers the fields no run file
-reproduces (``weights_sha256``, ``human_baseline``, ``n_reference_images``, ...). A difference is reported as a possible hand edit; an
+its comparison with the human reference of its figures version (``compared_with``, each
+``baseline`` taken from ``human_baseline``, ``vs_baseline`` from the per-rater means and
+baselines); and its ``predictions.csv`` (kept from entry schema 3 on) reproduces its
+``diagnosis`` (accuracy, macro F1, per class, confusion), ``n_images`` and
+``n_all_zero_maps``. Numbers must agree within absolute/relative tolerance 1e-9. A
+schema-3 entry must also come with the very run files its ``run_files`` name, and match
+its ``digest``, which covers the fields no run file reproduces (``weights_sha256``,
+``human_baseline``, ``n_reference_images``, ...). A difference is reported as a possible hand edit; an
 entry whose figures version this code cannot compute raises
 :class:`~dermx_bench.stats.figures.FiguresVersionError` instead (never called tampering).
 """
@@ -20,7 +22,7 @@ import gzip
 import hashlib
 import io
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from dermx_bench.core.errors import InputError
 from dermx_bench.core.names import METRIC_NAMES, PREDICTION_COLUMNS
 from dermx_bench.results.entry import Entry, entry_digest
-from dermx_bench.results.figures import Comparison
+from dermx_bench.stats.figures import REFERENCE_LABELS, FigureRules, figure_rules
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,16 +112,28 @@ def _close(a: float | None, b: float | None, tol: float = TOLERANCE) -> bool:
     return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
 
 
-def baseline_problems(
-    entry: Entry, compare: Callable[[float | None, float | None], Comparison], tol: float = TOLERANCE
-) -> list[str]:
-    """Where ``vs_baseline`` does not follow from the per-rater mean and the baseline mean
-    by ``compare`` (the comparison rule of the entry's figures version)."""
+def baseline_problems(entry: Entry, rules: FigureRules, tol: float = TOLERANCE) -> list[str]:
+    """Where the entry's comparison with the human reference does not follow its figures
+    version's rules: ``compared_with`` is not the version's reference, a ``baseline`` is not
+    that reference's figure in ``human_baseline``, or ``vs_baseline`` does not follow from
+    the per-rater mean and the baseline mean by the version's ``compare``."""
     out: list[str] = []
+    if entry.reference != rules.reference:
+        out.append(f"compared_with: entry says {entry.reference!r}, figures version {rules.version} compares "
+                   f"with {rules.reference!r}")
+        return out
+    try:
+        reference = rules.reference_stats(entry.human_baseline)
+    except ValueError as exc:
+        return [f"human_baseline: {exc}"]
     for c, loc in entry.localisation.items():
         for m in METRIC_NAMES:
             base = getattr(loc.baseline, m)
-            want = compare(getattr(loc.per_rater, m).mean, None if base is None else base.mean)
+            want_base = getattr(reference[c], m) if c in reference else None
+            if base != want_base:
+                out.append(f"localisation.{c}.baseline.{m}: entry says {base!r}, "
+                           f"{REFERENCE_LABELS[rules.reference]} in human_baseline gives {want_base!r}")
+            want = rules.compare(getattr(loc.per_rater, m).mean, None if base is None else base.mean)
             vs = getattr(loc.vs_baseline, m)
             for part in ("difference", "ratio"):
                 said, given = getattr(vs, part), getattr(want, part)
@@ -218,7 +232,6 @@ def check_reproduces(
     cannot compute the entry's figures version.
     """
     from dermx_bench.darwin.ontology import load_ontology
-    from dermx_bench.stats.figures import figure_rules
 
     files = files if isinstance(files, RunFilesOnDisk) else RunFilesOnDisk(files)
     rules = figure_rules(entry.figures)
@@ -232,7 +245,7 @@ def check_reproduces(
         raise InputError(files.scores, "", f"cannot aggregate the scores ({exc})") from None
     diffs = compare_aggregates(_dump(entry.localisation), _dump(recomputed), "localisation")
     diffs += compare_aggregates(_dump(entry.per_image_union), _dump(per_image), "per_image_union")
-    diffs += baseline_problems(entry, rules.compare)
+    diffs += baseline_problems(entry, rules)
     if preds_raw is not None and files.predictions is not None:
         preds = _read_table(preds_raw, files.predictions, keep_default_na=False, dtype={"gold": str})
         diffs += _prediction_problems(entry, preds, scores, rules, TOLERANCE)

@@ -27,24 +27,32 @@ from urllib.parse import quote
 
 from dermx_bench.core.errors import InputError
 from dermx_bench.core.files import swap_folder
-from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES, UNION
 from dermx_bench.core.paths import child
 from dermx_bench.leaderboard.board import (
     DASH,
+    FLOOR_PREFIX,
     HUMAN_NAME,
     METRIC_LABEL,
+    PAIRWISE_NAME,
+    PER_CHARACTERISTIC,
     Board,
     board_notes,
+    char_cell,
     fmt_coverage,
     fmt_num,
     fmt_options,
     fmt_p,
     fmt_vs_next,
+    mark,
     method_label,
+    sens_spec_cell,
 )
 from dermx_bench.leaderboard.entries import StoredEntry
 from dermx_bench.results.entry import Entry
-from dermx_bench.results.figures import Stat
+from dermx_bench.results.figures import LocalisationScores, Stat
+from dermx_bench.stats.estimators import AT_FLOOR_NOTE
+from dermx_bench.stats.figures import REFERENCE_LABELS
 
 MARKER = ".dermx-bench-site"
 
@@ -142,7 +150,8 @@ def _index_context(board: Board) -> dict[str, Any]:
          "first": "descending"},
     ]
     rows = []
-    sens_rows = []
+    char_rows = []
+    ss_rows = []
     for r in board.rows:
         href = f"entries/{quote(r.stem)}/index.html" if r.stem else None
         v = r.vs_next
@@ -158,7 +167,7 @@ def _index_context(board: Board) -> dict[str, Any]:
             "coverage": fmt_coverage(r),
             "coverage_sort": _sort_value(r.n_images / r.n_reference_images
                                          if r.n_images is not None and r.n_reference_images else None),
-            "union": [_stat_cell(r.union[m]) for m in METRIC_NAMES],
+            "union": [{**_stat_cell(r.union[m]), "mark": mark(r, m)} for m in METRIC_NAMES],
             "accuracy": fmt_num(r.accuracy), "accuracy_sort": _sort_value(r.accuracy),
             "macro_f1": fmt_num(r.macro_f1), "macro_f1_sort": _sort_value(r.macro_f1),
             "vs": fmt_vs_next(v, board.alpha),
@@ -166,15 +175,22 @@ def _index_context(board: Board) -> dict[str, Any]:
             "vs_title": vs_title,
             "sig": bool(r.significant(board.alpha)),
         })
-        cells = []
+        f1_cells = []
+        ss_cells = []
         for c in board.characteristics:
-            s = r.sensitivity[c]
-            cell = _stat_cell(s)
-            cells.append({"text": cell["mean"], "sort": cell["sort"],
-                          "title": f"{c}: {cell['mean']} {cell['ci']}".strip()})
-        sens_rows.append({"kind": r.kind, "name": r.name, "href": href, "cells": cells})
+            cell = _stat_cell(r.per_characteristic[PER_CHARACTERISTIC][c])
+            f1_cells.append({"text": char_cell(r, PER_CHARACTERISTIC, c), "sort": cell["sort"],
+                             "title": f"{c}: {cell['mean']} {cell['ci']}".strip()})
+            sens = _stat_cell(r.per_characteristic["sensitivity"][c])
+            spec = _stat_cell(r.per_characteristic["specificity"][c])
+            ss_cells.append({"text": sens_spec_cell(r, c), "sort": sens["sort"],
+                             "title": f"{c}: sensitivity {sens['mean']} {sens['ci']}, specificity "
+                                      f"{spec['mean']} {spec['ci']}"})
+        char_rows.append({"kind": r.kind, "name": r.name, "href": href, "cells": f1_cells})
+        ss_rows.append({"kind": r.kind, "name": r.name, "href": href, "cells": ss_cells})
     return {
-        "board": board, "headers": headers, "rows": rows, "sens_rows": sens_rows,
+        "board": board, "headers": headers, "rows": rows, "char_rows": char_rows, "ss_rows": ss_rows,
+        "char_label": METRIC_LABEL[PER_CHARACTERISTIC],
         "notes": board_notes(board), "options": fmt_options(board.baseline_options),
         "sort_script": SORT_SCRIPT, "script_hashes": [_script_hash(SORT_SCRIPT)],
         "version": board.version,
@@ -201,6 +217,10 @@ def _band(s: Stat | None) -> tuple[float, float] | None:
     return None
 
 
+def _floor_metric(figures: dict[str, LocalisationScores], c: str, metric: str) -> Stat | None:
+    return getattr(figures[c].per_rater, metric) if c in figures else None
+
+
 def _chart(entry: Entry, metric: str, characteristics: list[str]) -> dict[str, Any]:
     names = [UNION] + [c for c in characteristics if c in entry.localisation]
     bars = []
@@ -221,7 +241,11 @@ def _chart(entry: Entry, metric: str, characteristics: list[str]) -> dict[str, A
                  f"[{fmt_num(model.ci_low)}, {fmt_num(model.ci_high)}] over {model.n} images; "
                  f"dermatologists {fmt_num(base.mean if base else None)}"
                  + (f" [{band[0]:.3f}, {band[1]:.3f}]" if band else ""))
+        floor_ticks = [{"x": _x(f.mean), "title": f"{FLOOR_PREFIX}{n}: {fmt_num(f.mean)}"}
+                       for n, fl in (entry.human_baseline.floors or {}).items()
+                       if (f := _floor_metric(fl.localisation, c, metric)) is not None and f.mean is not None]
         bars.append({
+            "floors": floor_ticks,
             "y": y, "label": label if len(label) <= 28 else label[:27] + "\u2026",
             "title": title,
             "bar": None if model.mean is None else round(_x(model.mean) - _LABEL_W, 2),
@@ -252,14 +276,26 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
         return f"{c['mean']} {c['ci']}".strip()
 
     union = e.localisation[UNION]
+    floors = hb.floors or {}
+    entry_row = next((r for r in board.rows if r.stem is not None and r.stem == stored.stem), None)
+
+    def marked(m: str, c: str) -> str:
+        return mark(entry_row, m, c) if entry_row is not None else ""
+
     union_rows = [
         {"label": "Each dermatologist (averaged over raters)", "human": False,
-         "cells": [cell(getattr(union.per_rater, m)) for m in METRIC_NAMES]},
+         "cells": [cell(getattr(union.per_rater, m)) + marked(m, UNION) for m in METRIC_NAMES]},
         {"label": "Fuzzy fusion of the dermatologists", "human": False,
          "cells": [cell(getattr(union.fusion, m)) for m in METRIC_NAMES]},
-        {"label": HUMAN_NAME, "human": True,
-         "cells": [cell(getattr(hb.localisation[UNION], m)) for m in METRIC_NAMES]},
     ]
+    if hb.like_for_like is not None and UNION in hb.like_for_like:
+        union_rows.append({"label": HUMAN_NAME, "human": True,
+                           "cells": [cell(getattr(hb.like_for_like[UNION].per_rater, m)) for m in METRIC_NAMES]})
+    union_rows.append({"label": PAIRWISE_NAME, "human": True,
+                       "cells": [cell(getattr(hb.localisation[UNION], m)) for m in METRIC_NAMES]})
+    for name, f in floors.items():
+        union_rows.append({"label": f"{FLOOR_PREFIX}{name}", "human": True,
+                           "cells": [cell(_floor_metric(f.localisation, UNION, m)) for m in METRIC_NAMES]})
     char_rows = []
     for c in board.characteristics:
         if c not in e.localisation:
@@ -268,9 +304,10 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
         cells = []
         for m in METRIC_NAMES:
             base = getattr(loc.baseline, m)
-            if base is None and c in hb.localisation:
-                base = getattr(hb.localisation[c], m)
-            cells.append({"model": cell(getattr(loc.per_rater, m)), "human": cell(base)})
+            cells.append({"model": cell(getattr(loc.per_rater, m)) + marked(m, c), "human": cell(base),
+                          "floors": " \u00b7 ".join(
+                              fmt_num(None if (fs := _floor_metric(fl.localisation, c, m)) is None else fs.mean)
+                              for fl in floors.values())})
         char_rows.append({"name": c, "n": loc.n_images, "cells": cells})
     conf = e.diagnosis.confusion
     rows = []
@@ -291,6 +328,9 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
         "acc": fmt_num(e.diagnosis.accuracy), "macro_f1": fmt_num(e.diagnosis.macro_f1),
         "human_acc": fmt_num(hb.diagnosis.accuracy), "human_macro_f1": fmt_num(hb.diagnosis.macro_f1),
         "overlays": [quote(o) for o in overlays], "options": fmt_options(e.store.baseline_options),
+        "floor_names": " \u00b7 ".join(floors), "reference": REFERENCE_LABELS[e.reference],
+        "reference_name": HUMAN_NAME if e.reference == LIKE_FOR_LIKE else PAIRWISE_NAME,
+        "floor_note": AT_FLOOR_NOTE if floors else "", "figures_version": e.figures,
         "script_hashes": [], "version": board.version,
     }
 

@@ -12,18 +12,22 @@ import csv
 import html
 import io
 import re
+from collections.abc import Callable
 
-from dermx_bench.core.names import METRIC_NAMES
+from dermx_bench.core.names import METRIC_NAMES, UNION
 from dermx_bench.leaderboard.board import (
     MAIN_HEADERS,
+    METRIC_LABEL,
+    PER_CHARACTERISTIC,
     Board,
     Row,
     board_notes,
-    fmt_num,
+    char_cell,
     main_cells,
-    stat_mean,
+    sens_spec_cell,
 )
 from dermx_bench.results.figures import Stat
+from dermx_bench.stats.estimators import AT_FLOOR_NOTE
 
 # -- Markdown -----------------------------------------------------------------------------
 
@@ -52,18 +56,26 @@ def render_markdown(board: Board) -> str:
     if board.partial:
         out += ["", f"## Partial runs (coverage below {100 * board.min_coverage:g}%; not ranked)", ""]
         out += header + [md_row(r) for r in board.partial]
-    out += ["", "## Sensitivity per characteristic", ""]
-    out.append("| Entry | " + " | ".join(md_escape(c) for c in board.characteristics) + " |")
-    out.append("|---|" + "---:|" * len(board.characteristics))
-    for row in board.rows:
-        vals = [fmt_num(stat_mean(row.sensitivity[c]))
-                for c in board.characteristics]
-        out.append("| " + " | ".join([md_escape(row.name), *vals]) + " |")
-    out += ["", "Sensitivity averaged over raters (mean over images); "
-            "intervals are in the CSV and on the site.", ""]
+    label = METRIC_LABEL[PER_CHARACTERISTIC]
+    out += ["", f"## {label} per characteristic", ""]
+    out += _md_char_table(board, lambda row, c: char_cell(row, PER_CHARACTERISTIC, c))
+    out += ["", f"{label} averaged over raters (mean over images); intervals are in the CSV and on the site.",
+            "", "## Sensitivity / specificity per characteristic", ""]
+    out += _md_char_table(board, lambda row, c: sens_spec_cell(row, c))
+    out += ["", "Sensitivity / specificity averaged over raters (mean over images), always shown together: "
+            "a map of ones has sensitivity 1 and an all-zero map specificity 1.", ""]
     for note in board_notes(board):
         out += [md_escape(note), ""]
     return "\n".join(out)
+
+
+def _md_char_table(board: Board, cell: Callable[[Row, str], str]) -> list[str]:
+    out = ["| Entry | " + " | ".join(md_escape(c) for c in board.characteristics) + " |",
+           "|---|" + "---:|" * len(board.characteristics)]
+    for row in board.rows:
+        vals = [html.escape(cell(row, c), quote=False) for c in board.characteristics]
+        out.append("| " + " | ".join([md_escape(row.name), *vals]) + " |")
+    return out
 
 
 # -- CSV ----------------------------------------------------------------------------------
@@ -97,9 +109,11 @@ def csv_records(board: Board) -> list[dict[str, object]]:
             "coverage": _num(row.n_images / row.n_reference_images
                              if row.n_images is not None and row.n_reference_images else None),
             "n_all_zero_maps": _num(row.n_all_zero_maps),
+            "compared_with": row.compared_with or "",
         }
         for m in METRIC_NAMES:
             rec.update(_stat_cols(f"union_{m}", row.union[m]))
+            rec[f"union_{m}_at_floor"] = ";".join(row.at_floor.get(m, {}).get(UNION, []))
         for m in METRIC_NAMES:
             rec.update(_stat_cols(f"union_fusion_{m}", row.fusion[m] if row.fusion else None))
         rec["accuracy"] = _num(row.accuracy)
@@ -115,10 +129,12 @@ def csv_records(board: Board) -> list[dict[str, object]]:
             "vs_next_significant": "" if row.significant(board.alpha) is None
             else str(row.significant(board.alpha)).lower(),
         })
-        for c in board.characteristics:
-            s = row.sensitivity[c]
-            for k in ("mean", "ci_low", "ci_high", "n"):
-                rec[f"sensitivity[{c}]_{k}"] = "" if s is None else _num(getattr(s, k))
+        for m in METRIC_NAMES:
+            for c in board.characteristics:
+                s = row.per_characteristic[m][c]
+                for k in ("mean", "ci_low", "ci_high", "n"):
+                    rec[f"{m}[{c}]_{k}"] = "" if s is None else _num(getattr(s, k))
+                rec[f"{m}[{c}]_at_floor"] = ";".join(row.at_floor.get(m, {}).get(c, []))
         rec["store_content_hash"] = board.content_hash
         records.append(rec)
     return records
@@ -140,7 +156,7 @@ _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "[": "{[}", "]": "{]}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-    "\u2013": "--", "\u0394": r"$\Delta$",
+    "\u2013": "--", "\u0394": r"$\Delta$", "\u2020": r"\textdagger{}", "\u00a7": r"\S{}",
 }
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX))
 
@@ -172,8 +188,9 @@ def _latex_table(caption: str, label: str, colspec: str, header: list[str],
 
 
 def render_latex(board: Board) -> str:
-    """The two tables as LaTeX ``table`` floats using booktabs (``\\usepackage{booktabs}``)."""
+    """The three tables as LaTeX ``table`` floats using booktabs (``\\usepackage{booktabs}``)."""
     header = [latex_escape(h) for h in MAIN_HEADERS]
+    n_refs = len(board.rows) - len(board.ranked) - len(board.partial)
     body = [[latex_escape(c) for c in main_cells(row, board.alpha)] for row in board.rows]
     notes = " ".join(latex_escape(n) for n in board_notes(board))
     out = [
@@ -182,19 +199,25 @@ def render_latex(board: Board) -> str:
     ]
     out += _latex_table(
         f"DermX explanation leaderboard. {notes}", "tab:dermx-leaderboard",
-        "rllr" + "l" * 3 + "rr" + "l", header, body, split_after=(1, len(board.rows) - len(board.partial)),
+        "rllr" + "l" * 3 + "rr" + "l", header, body,
+        split_after=(n_refs, len(board.rows) - len(board.partial)),
     )
     out.append("")
     sheader = ["Entry", *(latex_escape(c) for c in board.characteristics)]
-    sbody = [
-        [latex_escape(row.name),
-         *(latex_escape(fmt_num(stat_mean(row.sensitivity[c])))
-           for c in board.characteristics)]
-        for row in board.rows
-    ]
-    out += _latex_table(
-        "Union-protocol sensitivity per localisable characteristic (averaged over raters, mean "
-        "over images); first row: the dermatologists against each other.",
-        "tab:dermx-sensitivity", "l" + "r" * len(board.characteristics), sheader, sbody,
-    )
+    label = METRIC_LABEL[PER_CHARACTERISTIC]
+    for caption, tag, cell in (
+        (f"Union-protocol {label} per localisable characteristic", f"tab:dermx-{PER_CHARACTERISTIC}",
+         lambda row, c: char_cell(row, PER_CHARACTERISTIC, c)),
+        ("Union-protocol sensitivity / specificity per localisable characteristic (always together)",
+         "tab:dermx-sensitivity-specificity", sens_spec_cell),
+    ):
+        sbody = [[latex_escape(row.name), *(latex_escape(cell(row, c)) for c in board.characteristics)]
+                 for row in board.rows]
+        out += _latex_table(
+            f"{caption} (averaged over raters, mean over images); first rows: the dermatologists (like for "
+            "like, then rater to rater) and the trivial-map floors. " + latex_escape(AT_FLOOR_NOTE),
+            tag, "l" + "r" * len(board.characteristics), sheader, sbody,
+            split_after=(n_refs, len(board.rows) - len(board.partial)),
+        )
+        out.append("")
     return "\n".join(out) + "\n"

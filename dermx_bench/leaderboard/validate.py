@@ -53,6 +53,7 @@ class ValidationReport:
                     "file": str(s.path),
                     "method": s.entry.method,
                     "figures_version": s.entry.figures,
+                    "compared_with": s.entry.reference,
                     "union_f1": s.entry.localisation[UNION].per_rater.f1.mean,
                     "figures_rechecked": s.entry.name in self.rechecked,
                     "overlays": len(s.overlays),

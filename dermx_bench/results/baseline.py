@@ -8,8 +8,10 @@ Made by :func:`dermx_bench.consensus.baseline.baseline_from_tables`; read by sco
 from __future__ import annotations
 
 from dermx_bench.results.figures import (
+    FloorScores,
     HumanBaseline,
     HumanDiagnosis,
+    LocalisationScores,
     MetricStats,
     ResultModel,
     Unit,
@@ -32,11 +34,15 @@ class SavedBaseline(ResultModel):
       ``diagnosis_multi_diagnosis``, ``fusion``), kept as the plain mapping they were
       saved as (scoring runs record it as the entry's ``store.baseline_options``);
     - ``localisation``: per characteristic (and ``union``), F1/sensitivity/specificity of
-      the localisation table, pooled over ordered rater pairs
-      (:func:`dermx_bench.stats.estimators.pooled_stat`);
+      the localisation table (rater-to-rater agreement, METHODS §6), pooled over ordered
+      rater pairs (:func:`dermx_bench.stats.estimators.pooled_stat`);
     - ``leave_one_out``: per characteristic and fusion rule, each rater against the
       fusion of the others, pooled over (image, rater) scores;
-    - ``diagnosis``: accuracy and macro F1 of the raters against the gold diagnosis.
+    - ``diagnosis``: accuracy and macro F1 of the raters against the gold diagnosis;
+    - ``like_for_like``: the like-for-like human reference of METHODS §8 per characteristic
+      (each rater's own explanation scored as a model's map; means over images, image
+      bootstrap), the default reference of scoring runs;
+    - ``floors``: trivial maps scored the same way, by name.
     """
 
     store_hash: str
@@ -44,6 +50,8 @@ class SavedBaseline(ResultModel):
     localisation: dict[str, MetricStats]
     leave_one_out: dict[str, dict[str, MetricStats]]
     diagnosis: BaselineDiagnosis
+    like_for_like: dict[str, LocalisationScores]
+    floors: dict[str, FloorScores]
     release: str | None = None
     saved_at: str | None = None
 
@@ -60,4 +68,6 @@ class SavedBaseline(ResultModel):
         return HumanBaseline(
             localisation=self.localisation,
             diagnosis=HumanDiagnosis(accuracy=dx.accuracy, macro_f1=dx.macro_f1),
+            like_for_like=self.like_for_like,
+            floors=self.floors,
         )

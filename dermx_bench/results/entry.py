@@ -11,10 +11,14 @@ figures and rater pairs for the baseline's.
 Versions
 --------
 - ``schema_version`` is the shape of the file. Version 2 is version 1 plus
-  ``figures_version``; version 3 (written now) adds ``n_reference_images`` (so the
+  ``figures_version``; version 3 adds ``n_reference_images`` (so the
   coverage ``n_images / n_reference_images`` is known), ``run_files`` (sha256 of the
-  run's ``scores.csv`` and ``predictions.csv``) and ``digest`` (:func:`entry_digest`).
-  Versions 1 and 2 are still read (their figures were all made with figures version 1).
+  run's ``scores.csv`` and ``predictions.csv``) and ``digest`` (:func:`entry_digest`);
+  version 4 (written now) adds ``compared_with`` (which human reference ``vs_baseline``
+  compares with: ``like-for-like`` or ``pairwise``), ``human_baseline.like_for_like`` and
+  ``human_baseline.floors`` (the like-for-like reference and the trivial-map floors of
+  METHODS §8). Versions 1 to 3 are still read (their figures were all made with figures
+  version 1: compared with the pairwise rater-to-rater table, :attr:`Entry.reference`).
 - ``figures_version`` names the rules that computed the figures from ``scores.csv``
   (estimators, bootstrap, the vs-baseline comparison), listed in
   :mod:`dermx_bench.stats.figures`. The leaderboard re-checks an entry with the rules of
@@ -52,7 +56,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from dermx_bench.core.errors import InputError
 from dermx_bench.core.files import json_document, read_text
-from dermx_bench.core.names import UNION
+from dermx_bench.core.names import HUMAN_REFERENCES, PAIRWISE, UNION
 from dermx_bench.results.figures import (
     Count,
     Diagnosis,
@@ -62,9 +66,9 @@ from dermx_bench.results.figures import (
     ResultModel,
 )
 
-SCHEMA_VERSION: Literal[3] = 3
+SCHEMA_VERSION: Literal[4] = 4
 """The entry schema version this module writes."""
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 """The entry schema versions this module reads."""
 FIRST_FIGURES_VERSION = 1
 """The figures version of every schema-1 entry (they carry no ``figures_version``)."""
@@ -121,8 +125,12 @@ class RunFiles(ResultModel):
     predictions_sha256: Sha256
 
 
-SINCE: Mapping[str, int] = {"figures_version": 2, "n_reference_images": 3, "run_files": 3, "digest": 3}
+SINCE: Mapping[str, int] = {"figures_version": 2, "n_reference_images": 3, "run_files": 3, "digest": 3,
+                            "compared_with": 4}
 """The schema version that added each optional field (absent, None, in older schemas)."""
+
+HUMAN_SINCE: Mapping[str, int] = {"like_for_like": 4, "floors": 4}
+"""The schema version that added each optional field of ``human_baseline``."""
 
 
 def _check_name(v: str) -> str:
@@ -136,6 +144,12 @@ def _check_name(v: str) -> str:
     return v
 
 
+def _check_reference(v: str) -> str:
+    if v not in HUMAN_REFERENCES:
+        raise ValueError(f"must be one of {', '.join(HUMAN_REFERENCES)}, got {v!r}")
+    return v
+
+
 def _check_date(v: str) -> str:
     try:
         datetime.fromisoformat(v)
@@ -145,10 +159,11 @@ def _check_date(v: str) -> str:
 
 
 class Entry(ResultModel):
-    """A leaderboard entry (schema version 1 or 2). See the module docstring for conventions."""
+    """A leaderboard entry (schema version 1 to 4). See the module docstring for conventions."""
 
-    schema_version: Literal[1, 2, 3]
+    schema_version: Literal[1, 2, 3, 4]
     figures_version: Annotated[int, Field(ge=1, strict=True)] | None = None
+    compared_with: Annotated[str, AfterValidator(_check_reference)] | None = None
     name: Annotated[str, AfterValidator(_check_name)]
     authors: list[str]
     description: str
@@ -179,6 +194,13 @@ class Entry(ResultModel):
                                  f"(write schema_version {since})")
             if self.schema_version >= since and not given and fld != "digest":  # digest: see parse_entry
                 raise ValueError(f"entry schema version {self.schema_version} needs {fld}")
+        for fld, since in HUMAN_SINCE.items():
+            given = getattr(self.human_baseline, fld) is not None
+            if self.schema_version < since and given:
+                raise ValueError(f"human_baseline.{fld} is not part of entry schema version "
+                                 f"{self.schema_version} (write schema_version {since})")
+            if self.schema_version >= since and not given:
+                raise ValueError(f"entry schema version {self.schema_version} needs human_baseline.{fld}")
         if self.n_reference_images is not None and self.n_images > self.n_reference_images:
             raise ValueError(f"n_images ({self.n_images}) exceeds n_reference_images ({self.n_reference_images})")
         if UNION not in self.localisation:
@@ -195,6 +217,11 @@ class Entry(ResultModel):
                 f"({self.n_images})"
             )
         return self
+
+    @property
+    def reference(self) -> str:
+        """The human reference ``vs_baseline`` compares with (``pairwise`` before schema 4)."""
+        return PAIRWISE if self.compared_with is None else self.compared_with
 
     @property
     def figures(self) -> int:
@@ -214,7 +241,11 @@ class Entry(ResultModel):
         Fields a schema version does not have are left out, so older entries are written
         as they were read.
         """
-        return dump_entry(self.model_dump(exclude={f for f in SINCE if getattr(self, f) is None}))
+        exclude: dict[str, Any] = {f: True for f in SINCE if getattr(self, f) is None}
+        old = {f: True for f in HUMAN_SINCE if getattr(self.human_baseline, f) is None}
+        if old:
+            exclude["human_baseline"] = old
+        return dump_entry(self.model_dump(exclude=exclude or None))
 
     @property
     def file_stem(self) -> str:

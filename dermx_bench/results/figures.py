@@ -161,9 +161,13 @@ class LocalisationScores(ResultModel):
 
 
 class Localisation(LocalisationScores):
-    """:class:`LocalisationScores` beside the inter-rater baseline of the same characteristic.
+    """:class:`LocalisationScores` beside the human reference of the same characteristic.
 
-    ``vs_baseline.<metric>`` compares ``per_rater.<metric>.mean`` with ``baseline.<metric>.mean``.
+    ``baseline``: the reference the entry was compared with (``Entry.compared_with``): for
+    figures version 2 on, the like-for-like reference's per-rater figures
+    (``human_baseline.like_for_like.<c>.per_rater``); for figures version 1, the pairwise
+    rater-to-rater table (``human_baseline.localisation.<c>``). ``vs_baseline.<metric>``
+    compares ``per_rater.<metric>.mean`` with ``baseline.<metric>.mean``.
     """
 
     baseline: SavedBaselineStats
@@ -219,11 +223,35 @@ class HumanDiagnosis(ResultModel):
     macro_f1: UnitReq
 
 
+class FloorScores(ResultModel):
+    """A trivial map (e.g. ones everywhere) scored on every image exactly as a model's map.
+
+    ``description`` says what the map is; ``localisation`` per characteristic (and
+    ``union``) is what the metric gives it for free.
+    """
+
+    description: str = Field(min_length=1)
+    localisation: dict[str, LocalisationScores]
+
+
 class HumanBaseline(ResultModel):
-    """The dermatologists' inter-rater agreement on the same columns as the entries."""
+    """The dermatologists, on the same columns as the entries, and the trivial-map floors.
+
+    - ``localisation``: the pairwise rater-to-rater agreement of METHODS §6 (DermX Table
+      3b: a rater's mask of c against another's, pairs where at least one drew c), pooled
+      over rater pairs. It measures how raters agree; it is not a reference for a model.
+    - ``diagnosis``: the dermatologists against the gold diagnosis.
+    - ``like_for_like`` (entry schema 3 on): the like-for-like human reference of METHODS
+      §8 (each rater's own explanation scored exactly as a model's map), per
+      characteristic, with ``n_images``, ``per_rater`` and ``fusion`` as a model's figures.
+    - ``floors`` (entry schema 3 on): trivial maps scored the same way, by name
+      (``ones``, ``gaussian``, ``zeros``).
+    """
 
     localisation: dict[str, SavedMetricStats]
     diagnosis: HumanDiagnosis
+    like_for_like: dict[str, LocalisationScores] | None = None
+    floors: dict[str, FloorScores] | None = None
 
 
 class PairedResult(ResultModel):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
+from dermx_bench.core.names import PAIRWISE
 from dermx_bench.results.entry import Bootstrap, Submission
 from dermx_bench.results.figures import Count, Diagnosis, HumanBaseline, Localisation, ResultModel
 
@@ -33,8 +38,11 @@ class RunSummary(ResultModel):
     """Everything a run found, in the order ``summary.json`` lists it.
 
     ``localisation``, ``diagnosis`` and ``human_baseline`` are the entry's figures;
-    the rest says what was scored and what was left out (``n_images`` of the
-    ``n_reference_images`` a complete run scores: the coverage).
+    ``figures_version`` and ``compared_with`` say which rules made them and which human
+    reference ``localisation.<c>.baseline`` is (summaries written before these fields were
+    figures version 1, compared with the pairwise table); the rest says what was scored
+    and what was left out (``n_images`` of the ``n_reference_images`` a complete run
+    scores: the coverage).
     """
 
     name: str
@@ -59,3 +67,5 @@ class RunSummary(ResultModel):
     diagnosis: Diagnosis
     human_baseline: HumanBaseline
     overlays: list[str]
+    figures_version: Annotated[int, Field(ge=1, strict=True)] = 1
+    compared_with: str = PAIRWISE

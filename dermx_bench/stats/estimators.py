@@ -14,10 +14,16 @@ Which figure uses which estimator (METHODS §6, §8):
   resampled with replacement and every pair of a drawn image comes along. ``n`` counts
   pairs. The agreement tables' mean ± std use :func:`mean_std` (ddof 0 over raters or
   pairs for the diagnosis and presence tables, ddof 1 for the mask tables).
-- **Model vs dermatologists** (``vs_baseline``): :func:`compare` of the model's mean over
-  images with the baseline's mean pooled over pairs. The two are different estimators
-  over the same images (the baseline is the rater-to-rater table of METHODS §6, not
-  METHODS §8's like-for-like reference); the interval of each is shown beside it.
+- **The like-for-like human reference and the trivial-map floors** (``human_baseline.
+  like_for_like``, ``human_baseline.floors``): :func:`image_stat` over images, exactly as a
+  model's figure (for the reference, each image's value is the mean over the raters put
+  in the model's seat).
+- **Model vs dermatologists** (``vs_baseline``, figures version 2 on): :func:`compare` of
+  the model's mean over images with the like-for-like reference's mean over images (the
+  same estimator on the same kind of map). Figures version 1 compared with the pairwise
+  rater-to-rater table of METHODS §6 (mean pooled over pairs), which is not a reference
+  for a model. The interval of each is shown beside it.
+- **A model at a trivial floor** (tables): :func:`at_floor`, :func:`floor_marks`.
 - **One entry vs the next** (leaderboard ranks): :func:`paired_bootstrap`, the image
   bootstrap of the per-image union-F1 differences over the images both scored, with a
   two-sided p value.
@@ -29,6 +35,7 @@ and values give the same figures bit for bit (the leaderboard re-checks them).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -74,6 +81,30 @@ def _none(v: float) -> float | None:
     return None if math.isnan(v) else v
 
 
+_CACHED_DRAWS = 4_000_000
+"""Resample indices of one (seed, n, n_boot) kept for reuse when there are at most this many
+(the many figures of one characteristic share them: 32 MB each at most, 8 kept)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _draws(seed: int, n: int, n_boot: int) -> np.ndarray:
+    """The (n_boot, n) resample indices ``default_rng(seed)`` draws, chunk by chunk as
+    :func:`_resampled_means` draws them (read-only)."""
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.integers(0, n, size=(min(_CHUNK, n_boot - start), n))
+                          for start in range(0, n_boot, _CHUNK)])
+    idx.setflags(write=False)
+    return idx
+
+
+def _seeded_means(v: np.ndarray, seed: int, n_boot: int) -> np.ndarray:
+    """:func:`_resampled_means` with ``default_rng(seed)``, the draws reused across calls
+    when small (bit for bit the same means)."""
+    if v.size * n_boot <= _CACHED_DRAWS:
+        return v[_draws(seed, v.size, n_boot)].mean(axis=1)
+    return _resampled_means(v, np.random.default_rng(seed), n_boot)
+
+
 def _resampled_means(v: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
     """Means of ``n_boot`` resamples of ``v`` (same size, with replacement), drawn in chunks."""
     n = v.size
@@ -103,7 +134,7 @@ def image_stat(values: Iterable[Any], seed: int = DEFAULT_SEED, n_boot: int = DE
     lo: float | None = None
     hi: float | None = None
     if n_boot > 0:
-        lo, hi = _interval(_resampled_means(v, np.random.default_rng(seed), n_boot), _LEVELS)
+        lo, hi = _interval(_seeded_means(v, seed, n_boot), _LEVELS)
     return Stat(mean=mean, std=_none(std), ci_low=lo, ci_high=hi, n=int(v.size))
 
 
@@ -177,6 +208,58 @@ def paired_bootstrap(
     above = int(np.count_nonzero(means >= 0))
     p = min(1.0, 2.0 * (min(below, above) + 1) / (n_boot + 1))
     return PairedResult(n_images=n, difference=observed, ci_low=lo, ci_high=hi, p_value=p)
+
+
+def at_floor(value: Stat, floor: Stat | None) -> bool | None:
+    """Whether a model's figure is within its interval of a trivial floor.
+
+    True when the floor's mean is at or above the lower end of the figure's bootstrap 95%
+    interval (the floor lies inside the interval, or above it): the model is not clearly
+    better than a map that needs no model. Without an interval, the figure's mean is used.
+    None when either mean is undefined.
+    """
+    if floor is None or floor.mean is None or value.mean is None:
+        return None
+    low = value.ci_low if value.ci_low is not None else value.mean
+    return floor.mean >= low
+
+
+def floors_reached(value: Stat, floors: Mapping[str, Stat | None]) -> list[str]:
+    """The names of the floors ``value`` is within its interval of (:func:`at_floor`), in order."""
+    return [name for name, f in floors.items() if at_floor(value, f)]
+
+
+JUDGED_TOGETHER: tuple[str, str] = ("sensitivity", "specificity")
+"""Metrics a trivial map wins alone (a map of ones has sensitivity 1, an all-zero map specificity 1):
+they are shown together and a floor marks them only when it reaches the model on both."""
+
+
+def floor_marks(values: Mapping[str, Stat], floors: Mapping[str, Mapping[str, Stat | None]]) -> dict[str, list[str]]:
+    """Per metric, the floors a model's figures are within their interval of (:func:`at_floor`).
+
+    ``values``: metric -> the model's figure; ``floors``: floor name -> metric -> the floor's
+    figure. A metric is judged alone, except those of :data:`JUDGED_TOGETHER`: a floor marks
+    them when it is within reach on each of them.
+    """
+    out = {m: floors_reached(v, {n: f.get(m) for n, f in floors.items()}) for m, v in values.items()}
+    pair = [m for m in JUDGED_TOGETHER if m in out]
+    if len(pair) == len(JUDGED_TOGETHER):
+        both = [n for n in out[pair[0]] if all(n in out[m] for m in pair[1:])]
+        out.update({m: both for m in pair})
+    return out
+
+
+AT_FLOOR_MARK = "\u2020"
+"""The mark (a dagger) beside a figure within its interval of a trivial floor."""
+
+AT_FLOOR_NOTE = (
+    f"{AT_FLOOR_MARK} = within its interval of a trivial floor: the mean of a trivial map (a map of ones, "
+    "a centred Gaussian or an all-zero map, scored the same way on the same images) is at or above the "
+    "lower end of the model's bootstrap 95% interval, so the model is not clearly better on this metric "
+    "than a map that needs no model. Sensitivity and specificity are judged together (a map of ones has "
+    "sensitivity 1, an all-zero map specificity 1): marked when one trivial map is within reach on both."
+)
+"""The note that defines :data:`AT_FLOOR_MARK` wherever it is shown."""
 
 
 def compare(value: float | None, reference: float | None) -> Comparison:

@@ -15,9 +15,17 @@ Version 1 (dermx-bench 0.1): localisation per characteristic by
 :func:`~dermx_bench.stats.aggregate.aggregate_scores` (means over images of the per-image
 mean over raters, ddof 1, image bootstrap with ``default_rng(seed)``), per-image union
 scores by :func:`~dermx_bench.stats.aggregate.per_image_union`, ``vs_baseline`` by
-:func:`~dermx_bench.stats.estimators.compare`, ``diagnosis`` from ``predictions.csv`` by
-:func:`~dermx_bench.stats.diagnosis.predictions_diagnosis` (the rule runs have used since
-version 1; re-checked from entry schema 3 on, which keeps ``predictions.csv``).
+:func:`~dermx_bench.stats.estimators.compare` of the per-rater mean with the **pairwise
+rater-to-rater table** of METHODS §6 (``human_baseline.localisation``), ``diagnosis`` from
+``predictions.csv`` by :func:`~dermx_bench.stats.diagnosis.predictions_diagnosis` (the rule
+runs have used since version 1; re-checked from entry schema 3 on, which keeps
+``predictions.csv``).
+
+Version 2: as version 1, but ``baseline`` and ``vs_baseline`` are the **like-for-like
+human reference** of METHODS §8 (``human_baseline.like_for_like.<c>.per_rater``: each
+rater's own explanation scored exactly as a model's map). Entries of version 1 are still
+re-checked with version 1's rules and labelled "compared with the pairwise rater-to-rater
+table".
 """
 
 from __future__ import annotations
@@ -27,7 +35,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dermx_bench.core.errors import DermxError
-from dermx_bench.results.figures import Comparison, Diagnosis, ImageScores, LocalisationScores
+from dermx_bench.core.names import LIKE_FOR_LIKE, PAIRWISE
+from dermx_bench.results.figures import (
+    Comparison,
+    Diagnosis,
+    HumanBaseline,
+    ImageScores,
+    LocalisationScores,
+    MetricStats,
+)
 from dermx_bench.stats.aggregate import Order, aggregate_scores, per_image_union
 from dermx_bench.stats.diagnosis import predictions_diagnosis
 from dermx_bench.stats.estimators import compare
@@ -36,23 +52,53 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def pairwise_reference(human: HumanBaseline) -> Mapping[str, MetricStats]:
+    """The pairwise rater-to-rater table (METHODS §6) per characteristic."""
+    return human.localisation
+
+
+def like_for_like_reference(human: HumanBaseline) -> Mapping[str, MetricStats]:
+    """The like-for-like reference's per-rater figures (METHODS §8) per characteristic;
+    ValueError when ``human`` has none (saved by an older dermx-bench)."""
+    if human.like_for_like is None:
+        raise ValueError("the human baseline has no like-for-like reference (saved by an older dermx-bench)")
+    return {c: s.per_rater for c, s in human.like_for_like.items()}
+
+
+REFERENCE_LABELS: Mapping[str, str] = {
+    PAIRWISE: "the pairwise rater-to-rater table (METHODS §6)",
+    LIKE_FOR_LIKE: "the like-for-like human reference (METHODS §8)",
+}
+"""How each human reference is named where an entry says what it was compared with."""
+
+
 @dataclass(frozen=True)
 class FigureRules:
-    """The rules of one figures version (see the module docstring)."""
+    """The rules of one figures version (see the module docstring).
+
+    ``reference``: the human reference ``vs_baseline`` compares with
+    (:data:`~dermx_bench.core.names.HUMAN_REFERENCES`); ``reference_stats`` picks its
+    figures per characteristic from an entry's ``human_baseline``.
+    """
 
     version: int
     localisation: Callable[[pd.DataFrame, int, int, Order | None], dict[str, LocalisationScores]]
     per_image_union: Callable[[pd.DataFrame], dict[str, ImageScores]]
     compare: Callable[[float | None, float | None], Comparison]
     diagnosis: Callable[[pd.DataFrame, Sequence[str], Order], Diagnosis] = predictions_diagnosis
+    reference: str = PAIRWISE
+    reference_stats: Callable[[HumanBaseline], Mapping[str, MetricStats]] = pairwise_reference
 
 
 FIGURE_RULES: dict[int, FigureRules] = {
-    1: FigureRules(1, aggregate_scores, per_image_union, compare),
+    1: FigureRules(1, aggregate_scores, per_image_union, compare, reference=PAIRWISE,
+                   reference_stats=pairwise_reference),
+    2: FigureRules(2, aggregate_scores, per_image_union, compare, reference=LIKE_FOR_LIKE,
+                   reference_stats=like_for_like_reference),
 }
 """The figures versions this code can compute, by number."""
 
-FIGURES_VERSION = 1
+FIGURES_VERSION = 2
 """The figures version new entries are made with."""
 
 RETIRED: Mapping[int, str] = {}
