@@ -98,7 +98,7 @@ def test_invalid_values_are_refused(valid: dict, edit, where: str, needle: str) 
 
 
 def test_unsupported_schema_version(valid: dict) -> None:
-    err = _bad(valid, lambda d: d.update(schema_version=4))
+    err = _bad(valid, lambda d: d.update(schema_version=5))
     assert err.where == "schema_version" and "not supported" in err.what
 
 

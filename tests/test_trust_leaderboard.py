@@ -33,7 +33,8 @@ FAKES: dict[str, tuple[Edit, str]] = {
     "weights_sha256": (lambda d: d.update(weights_sha256="f" * 64), "digest"),
     "n_reference_images": (lambda d: d.update(n_reference_images=12_000), "digest"),
     "human_baseline": (lambda d: d["human_baseline"]["diagnosis"].update(accuracy=0.1), "digest"),
-    "baseline": (lambda d: d["localisation"]["union"]["baseline"]["f1"].update(n=1), "digest"),
+    # a baseline must be the reference's figure in human_baseline (figures version 2 on): re-checked
+    "baseline": (lambda d: d["localisation"]["union"]["baseline"]["f1"].update(n=1), "localisation"),
     "versions": (lambda d: d["versions"].update(torch="9.9"), "digest"),
     "method": (lambda d: d.update(method="integrated-gradients(steps=8)"), "digest"),
     "union_f1": (lambda d: d["localisation"]["union"]["per_rater"]["f1"].update(mean=0.99), "localisation"),
