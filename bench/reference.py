@@ -60,7 +60,7 @@ def bench_release(root: Path, rounds: int, decoded_images: int | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         ingest_sources(db, [root / "annotations"], metadata=root / "metadata.csv")
-        with Store.open(db) as store:
+        with Store.open(db, write=True) as store:
             cases: dict[str, Callable[[], Any]] = {
                 "tables before (6)": lambda: compute_tables(store, OLD_TABLES, ontology=onto),
                 "like-for-like": lambda: compute_tables(store, ["like-for-like"], ontology=onto),

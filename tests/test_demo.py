@@ -24,11 +24,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert Path(path).exists(), path
     table = (out / "leaderboard" / "README.md").read_text()
     # both models shown beside the dermatologists (like for like, rater to rater) and the floors
-    union_f1 = {}
-    for line in table.split("## F1 per characteristic")[0].splitlines():
-        cells = line.split(" | ")
-        if len(cells) > 4 and cells[3][:1].isdigit():
-            union_f1[cells[1]] = float(cells[3].split()[0])
+    main_rows = [line.split(" | ") for line in table.split("## F1 per characteristic")[0].splitlines()
+                 if line.startswith("| ")]
+    col = main_rows[0].index("Union F1 [95% CI]")
+    union_f1 = {cells[1]: float(cells[col].split()[0]) for cells in main_rows[1:]}
     floors = {n: union_f1[f"{FLOOR_PREFIX}{n}"] for n in ("ones", "gaussian", "zeros")}
     assert list(union_f1)[:2] == [HUMAN_NAME, PAIRWISE_NAME]
     assert union_f1[HUMAN_NAME] > union_f1[HONEST] > max(floors.values())  # the honest model beats every floor

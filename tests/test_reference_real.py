@@ -77,7 +77,7 @@ def test_random_network_and_ones_are_below_the_like_for_like_reference(v1_store:
 
     db = tmp_path / "v1.db"
     shutil.copyfile(v1_store, db)
-    with Store.open(db) as st:
+    with Store.open(db, write=True) as st:
         save_baselines(st, "2026-01-01T00:00:00+00:00")
         baseline = load_baseline(st)
         refs = load_references(st, "drop")

@@ -23,7 +23,7 @@ Versions
   (estimators, bootstrap, the vs-baseline comparison), listed in
   :mod:`dermx_bench.stats.figures`. The leaderboard re-checks an entry with the rules of
   its own figures version, so a later change of rules is never mistaken for a hand edit.
-- Every figure of a schema-3 entry is either re-computed from the run files kept with
+- Every figure of an entry of schema 3 on is either re-computed from the run files kept with
   it (localisation, per-image union scores, diagnosis, ``n_images``,
   ``n_all_zero_maps``: :mod:`dermx_bench.leaderboard.recheck`) or covered by
   ``digest``: the sha256 of the entry's own canonical JSON, which holds ``run_files``.

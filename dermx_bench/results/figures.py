@@ -241,10 +241,10 @@ class HumanBaseline(ResultModel):
       3b: a rater's mask of c against another's, pairs where at least one drew c), pooled
       over rater pairs. It measures how raters agree; it is not a reference for a model.
     - ``diagnosis``: the dermatologists against the gold diagnosis.
-    - ``like_for_like`` (entry schema 3 on): the like-for-like human reference of METHODS
+    - ``like_for_like`` (entry schema 4 on): the like-for-like human reference of METHODS
       §8 (each rater's own explanation scored exactly as a model's map), per
       characteristic, with ``n_images``, ``per_rater`` and ``fusion`` as a model's figures.
-    - ``floors`` (entry schema 3 on): trivial maps scored the same way, by name
+    - ``floors`` (entry schema 4 on): trivial maps scored the same way, by name
       (``ones``, ``gaussian``, ``zeros``).
     """
 
