@@ -40,9 +40,16 @@ def main() -> None:
 
 
 def _register() -> None:
-    from dermx_bench.cli import agreement_cmds, demo_cmd, ingest_cmds, leaderboard_cmds, score_cmds
+    from dermx_bench.cli import (
+        agreement_cmds,
+        demo_cmd,
+        ingest_cmds,
+        leaderboard_cmds,
+        score_cmds,
+        submission_cmds,
+    )
 
-    for module in (ingest_cmds, agreement_cmds, score_cmds, leaderboard_cmds, demo_cmd):
+    for module in (ingest_cmds, agreement_cmds, submission_cmds, score_cmds, leaderboard_cmds, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 

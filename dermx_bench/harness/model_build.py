@@ -20,6 +20,7 @@ from typing import Any
 from dermx_bench.harness import entry_point
 from dermx_bench.harness.submission_config import SubmissionConfig, config_error
 from dermx_bench.harness.weights import mismatch_error, state_dict_problems
+from dermx_bench.harness.weights_match import guess_architecture, head_outputs
 
 _BUILD_ERRORS = (TypeError, ValueError, RuntimeError, AssertionError, NotImplementedError)
 
@@ -99,7 +100,31 @@ def build_matching(cfg: SubmissionConfig, sd: dict[str, Any], config_file: Path,
         return default
     hint = (f". Built for input_size {list(cfg.input_size)} (timm img_size) it does not match either: "
             f"{' | '.join(found[True])}") if found.get(True) else ""
-    raise mismatch_error(found[False], config_file, cfg.weights, hint)
+    raise _mismatch(cfg, sd, default, config_file, found[False], hint)
+
+
+def _mismatch(cfg: SubmissionConfig, sd: dict[str, Any], module: Any, config_file: Path, problems: list[str],
+              hint: str) -> Exception:
+    """The error for weights that do not fit ``cfg.model``, naming the likely fix first.
+
+    Only the classifier differs: ``classes`` lists a different number of outputs. The
+    tensors are another architecture's of the same family: it is named. Else the plain
+    strict mismatch (:func:`~dermx_bench.harness.weights.mismatch_error`).
+    """
+    n_out = head_outputs(module, sd)
+    if n_out is not None:
+        return config_error(
+            config_file, "classes",
+            f"{len(cfg.classes)} classes listed, but {cfg.weights.name} holds a classifier with {n_out} outputs: "
+            f"list its {n_out} outputs, in output order, in 'classes' of {config_file.name} "
+            "(\"ignore\" for an output that is no DermX diagnosis)")
+    guess = guess_architecture(str(cfg.model), sd)
+    if guess is not None:
+        return config_error(
+            config_file, "weights",
+            f"{cfg.weights.name}: these weights look like {guess}, not {cfg.model}: set model = \"{guess}\" in "
+            f"{config_file.name} (strict check against {cfg.model}: {' | '.join(problems)}){hint}")
+    return mismatch_error(problems, config_file, cfg.weights, hint)
 
 
 def build_module(cfg: SubmissionConfig, config_file: Path, trust_code: bool) -> Any:
