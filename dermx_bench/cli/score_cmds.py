@@ -91,6 +91,9 @@ def _method_options(pairs: tuple[str, ...], flags: dict[str, Any]) -> dict[str, 
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples for the 95% intervals.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Bootstrap seed.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Score only N images first (a deterministic subset covering every diagnosis), for a quick "
+                   "look; the run is marked partial everywhere (summary, entry coverage, leaderboard).")
 @click.option("--overlays", "n_overlays", default=6, show_default=True, type=click.IntRange(min=0),
               help="How many overlay figures to draw (one image per diagnosis first).")
 @json_option
@@ -98,7 +101,8 @@ def score(
     submission: str, store_path: str, images_dir: str, out_dir: str, method: str, ig_steps: int | None,
     n_samples: int | None, sigma: float | None, explainer_seed: int | None, method_option: tuple[str, ...],
     allow_slow: bool, target: str, device: str, batch_size: int, memory_format: str, resume: bool,
-    trust_code: bool, skip_missing: bool, n_boot: int, seed: int, n_overlays: int, as_json: bool,
+    trust_code: bool, skip_missing: bool, n_boot: int, seed: int, limit: int | None, n_overlays: int,
+    as_json: bool,
 ) -> None:
     """Score SUBMISSION's explanation maps against the DermX dermatologists.
 
@@ -113,12 +117,14 @@ def score(
       dermx-bench score my_model/ --store dermx.db --images photos/ --out runs/my_model
     """
     from dermx_bench.harness.run import ScoreOptions, score_run
+    from dermx_bench.harness.run_report import partial_note
 
     flags = {"ig_steps": ig_steps, "n_samples": n_samples, "sigma": sigma, "explainer_seed": explainer_seed}
     opts = ScoreOptions(method=method, target=target, device=device, batch_size=batch_size,
                         skip_missing=skip_missing, trust_code=trust_code, n_boot=n_boot, seed=seed,
                         n_overlays=n_overlays, memory_format=memory_format,
-                        method_options=_method_options(method_option, flags), allow_slow=allow_slow)
+                        method_options=_method_options(method_option, flags), allow_slow=allow_slow,
+                        limit=limit)
     bar: Any = None
     t0 = time.perf_counter()
     counted = {"n": 0}
@@ -149,9 +155,8 @@ def score(
         return
     click.echo(f"Scored {summary.n_images} of {summary.n_reference_images} images with a reference with "
                f"{summary.method} ({summary.target} target) in {elapsed:.1f} s -> {out_dir}")
-    if summary.n_images < summary.n_reference_images:
-        click.echo(f"Coverage {summary.n_images}/{summary.n_reference_images}: the leaderboard lists runs below "
-                   "its coverage threshold (default: complete) apart, unranked")
+    if (note := partial_note(summary)) is not None:
+        click.echo(note)
     skipped = summary.skipped_photographs
     if skipped.n:
         click.echo(f"Skipped {skipped.n} image(s) whose photographs are not usable "

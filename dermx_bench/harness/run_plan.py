@@ -46,6 +46,7 @@ class ScoreOptions:
     memory_format: str = "auto"
     method_options: dict[str, Any] = field(default_factory=dict)
     allow_slow: bool = False
+    limit: int | None = None
 
     def method_label(self) -> str:
         """The method with every option that changes its maps, as runs record it."""
@@ -106,6 +107,28 @@ def check_options(opts: ScoreOptions) -> None:
                          f"got {opts.memory_format!r}")
     if opts.n_boot < 0:
         raise InputError("--n-boot", "", f"must be >= 0, got {opts.n_boot}")
+    if opts.limit is not None and opts.limit < 1:
+        raise InputError("--limit", "", f"must be at least 1, got {opts.limit}")
+
+
+def quick_subset(refs: Sequence[ImageReference], n: int) -> list[ImageReference]:
+    """The first ``n`` images of a ``--limit`` run: one of each gold diagnosis in turn, in store order.
+
+    Deterministic (no random choice): the diagnoses take turns in the order their first
+    image appears, each giving its next image, so that a few images already cover every
+    diagnosis; the chosen images keep their store order.
+    """
+    queues: dict[str | None, list[ImageReference]] = {}
+    for r in refs:
+        queues.setdefault(r.gold, []).append(r)
+    chosen: set[str] = set()
+    depth = 0
+    while len(chosen) < min(n, len(refs)):
+        for q in queues.values():
+            if depth < len(q) and len(chosen) < n:
+                chosen.add(q[depth].image)
+        depth += 1
+    return [r for r in refs if r.image in chosen]
 
 
 def pick_overlays(refs: Sequence[ImageReference], gold: dict[str, str | None], n: int) -> list[str]:
@@ -183,6 +206,8 @@ def plan_run(
     refs_ok = [r for r in kept if r.image in found.found]
     if not refs_ok:
         raise InputError(images_dir, "", "none of the photographs can be used; nothing to score")
+    if opts.limit is not None:
+        refs_ok = quick_subset(refs_ok, opts.limit)
     gold = {r.image: r.gold for r in refs_ok}
     targets = {r.image: (dx_index[str(r.gold)] if opts.target == "gold" else None) for r in refs_ok}
     geoms = {r.image: geometry(r.height, r.width, loaded.input_size, loaded.config.resize) for r in refs_ok}
@@ -203,6 +228,7 @@ def plan_run(
         "n_overlays": opts.n_overlays,
         "images_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
         "n_images": len(names),
+        **({"limit": opts.limit} if opts.limit is not None else {}),
     }
     return Plan(loaded, refs_ok, dict(found.found), geoms, targets, gold, baseline, store_hash,
                 excluded, dict(found.problems), pick_overlays(refs_ok, gold, opts.n_overlays), device,

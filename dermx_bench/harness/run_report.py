@@ -98,13 +98,24 @@ def _localisation_notes(summary: RunSummary) -> list[str]:
     return out
 
 
+def partial_note(summary: RunSummary) -> str | None:
+    """The line that marks a partial run (None for a complete one), in summaries and on the terminal."""
+    if not summary.partial:
+        return None
+    why = f"--limit {summary.limit}" if summary.limit is not None else "images left out, see below"
+    return (f"PARTIAL RUN: {summary.n_images} of {summary.n_reference_images} images ({why}); "
+            "the leaderboard lists it apart from complete runs, unranked")
+
+
 def render_markdown(summary: RunSummary) -> str:
     """``summary.md``: localisation per characteristic beside the human reference, the
     trivial-map floors and the rater-to-rater table, and diagnoses."""
     zero, skipped, sub = summary.all_zero_maps, summary.skipped_photographs, summary.submission
+    note = partial_note(summary)
     lines = [
         f"# {summary.name}: {summary.method} ({summary.target} target)",
         "",
+        *([f"**{note}**", ""] if note else []),
         f"- images scored: {summary.n_images} of {summary.n_reference_images} with a reference "
         f"(coverage {_coverage(summary.n_images, summary.n_reference_images)}); all-zero maps: {zero.n}"
         + (f" ({_shown(zero.images, zero.n)})" if zero.n else ""),

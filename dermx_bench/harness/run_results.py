@@ -197,6 +197,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
         overlays=[f"overlays/{overlay_stem(n)}.png" for n in plan.overlay_images],
         figures_version=entry.figures,
         compared_with=entry.reference,
+        limit=opts.limit,
     )
     write_atomic(out / "entry.json", with_digest(entry).encode("utf-8"))
     write_atomic(out / "summary.json", json_document(summary.model_dump()).encode("utf-8"))

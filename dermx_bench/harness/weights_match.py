@@ -62,18 +62,19 @@ def family(name: str) -> str:
 def candidates(name: str, limit: int = MAX_CANDIDATES) -> list[str]:
     """Other timm architectures of ``name``'s family, the plainest names first (at most ``limit``).
 
-    Plain names (the family and a number: ``resnet50``; or a short suffix: ``vit_small_patch16_224``)
-    come before variants with letters after the number (``resnet50d``), then by length and name.
+    Plain names (the family and a number: ``resnet50``) come first, then names closest to
+    ``name`` (``vit_small_patch16_224`` for ``vit_base_patch16_224``), then by name.
     """
+    import difflib
+
     import timm
 
     fam = family(name)
     found = [n for n in timm.list_models(f"{fam}*") if n != name and family(n) == fam]
 
-    def key(n: str) -> tuple[int, int, str]:
-        rest = n[len(fam):]
-        plain = 0 if re.fullmatch(r"\d+", rest) else 1 if re.fullmatch(r"(_[a-z]+)+|\d+[a-z]?", rest) else 2
-        return (plain, len(n), n)
+    def key(n: str) -> tuple[int, float, str]:
+        plain = 0 if re.fullmatch(r"\d+", n[len(fam):]) else 1
+        return (plain, -difflib.SequenceMatcher(None, name, n).ratio(), n)
 
     return sorted(found, key=key)[:limit]
 

@@ -42,7 +42,8 @@ class RunSummary(ResultModel):
     reference ``localisation.<c>.baseline`` is (summaries written before these fields were
     figures version 1, compared with the pairwise table); the rest says what was scored
     and what was left out (``n_images`` of the ``n_reference_images`` a complete run
-    scores: the coverage).
+    scores: the coverage). ``limit``: the ``--limit`` of a quick partial run
+    (None for a run of every image).
     """
 
     name: str
@@ -69,3 +70,9 @@ class RunSummary(ResultModel):
     overlays: list[str]
     figures_version: Annotated[int, Field(ge=1, strict=True)] = 1
     compared_with: str = PAIRWISE
+    limit: Count | None = None
+
+    @property
+    def partial(self) -> bool:
+        """Fewer images scored than a complete run scores (a ``--limit`` run, skipped photographs, ...)."""
+        return self.n_images < self.n_reference_images

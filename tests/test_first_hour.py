@@ -1,0 +1,137 @@
+"""A new user's first hour (issue 13): init-submission, score --limit, errors that name the fix."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dermx_bench.cli import main
+from tests.harness_util import make_world
+
+N_IMAGES = 12
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_world(tmp_path_factory.mktemp("first-hour"), N_IMAGES)
+
+
+def _run(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+def _save(path: Path, model: str, n_classes: int) -> Path:
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    module = timm.create_model(model, pretrained=False, num_classes=n_classes)
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    return path
+
+
+def test_init_submission_is_scored_and_limited_runs_are_partial(world: dict[str, Path], tmp_path: Path) -> None:
+    sub = tmp_path / "my-model"
+    code, out = _run("init-submission", sub, "--model", "test_resnet", "--input-size", "64", "64",
+                     "--resize", "stretch")
+    assert code == 0, out
+    cfg = tomllib.loads((sub / "submission.toml").read_text())
+    # timm's published configuration of test_resnet (timm/models/resnet.py: 'test_resnet.r160_in1k'):
+    # mean and std 0.5; the input size was overridden
+    assert cfg["model"] == "test_resnet" and cfg["mean"] == [0.5] * 3 and cfg["std"] == [0.5] * 3
+    assert cfg["input_size"] == [64, 64] and cfg["weights"] == "model.safetensors"
+    assert cfg["classes"] == ["Acne", "Actinic keratosis", "Psoriasis", "Seborrheic dermatitis", "Viral warts",
+                              "Vitiligo"]
+    assert "random initialisation" in out and "Next: dermx-bench score" in out
+
+    run = tmp_path / "run"
+    code, out = _run("score", sub, "--store", world["store"], "--images", world["photos"], "--out", run,
+                     "--limit", "4", "--n-boot", "20", "--device", "cpu", "--overlays", "1")
+    assert code == 0, out
+    assert "PARTIAL RUN: 4 of 12 images (--limit 4)" in out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["limit"] == 4 and summary["n_images"] == 4 and summary["n_reference_images"] == N_IMAGES
+    assert "PARTIAL RUN" in (run / "summary.md").read_text()
+    entry = json.loads((run / "entry.json").read_text())
+    assert (entry["n_images"], entry["n_reference_images"]) == (4, N_IMAGES)
+    # every diagnosis of the four first: the subset takes the diagnoses in turn
+    preds = (run / "predictions.csv").read_text().splitlines()[1:]
+    assert len({line.split(",")[1] for line in preds}) == 4
+
+    lb = tmp_path / "lb"
+    assert _run("leaderboard", "add", run, "--dir", lb)[0] == 0
+    code, table = _run("leaderboard", "publish", "--dir", lb, "--format", "md", "--out", "-")
+    assert code == 0, table
+    partial = table.split("## Partial runs", 1)
+    assert len(partial) == 2 and "test\\_resnet on DermX" in partial[1] and "4/12 (33%)" in partial[1]
+
+
+def test_limit_subset_is_deterministic_and_covers_diagnoses() -> None:
+    from types import SimpleNamespace
+
+    from dermx_bench.harness.run_plan import quick_subset
+
+    refs = [SimpleNamespace(image=f"i{k}", gold=g) for k, g in enumerate("AAABBC")]
+    # by hand: turns A(i0) B(i3) C(i5), then A(i1) B(i4), then A(i2); kept in store order
+    assert [r.image for r in quick_subset(refs, 4)] == ["i0", "i1", "i3", "i5"]  # type: ignore[arg-type]
+    assert [r.image for r in quick_subset(refs, 2)] == ["i0", "i3"]  # type: ignore[arg-type]
+    assert len(quick_subset(refs, 99)) == 6  # type: ignore[arg-type]
+
+
+def test_init_submission_refuses_unknown_models(tmp_path: Path) -> None:
+    code, out = _run("init-submission", tmp_path / "s", "--model", "resnt18")
+    assert code == 1 and "'resnt18' is not a timm architecture" in out and "resnet18" in out, out
+    assert not (tmp_path / "s").exists()
+
+
+def test_init_submission_refuses_weights_of_another_architecture(tmp_path: Path) -> None:
+    weights = _save(tmp_path / "vit.safetensors", "test_vit", 6)
+    target = tmp_path / "s"
+    target.mkdir()
+    code, out = _run("init-submission", target, "--model", "test_resnet", "--weights", weights)
+    assert code == 1 and "these weights look like test_vit, not test_resnet" in out, out
+    assert 'set model = "test_vit"' in out
+    assert list(target.iterdir()) == []  # the refused folder is left as it was
+
+
+def test_init_submission_names_classes_on_a_class_count_mismatch(tmp_path: Path) -> None:
+    weights = _save(tmp_path / "four.safetensors", "test_resnet", 4)
+    code, out = _run("init-submission", tmp_path / "s", "--model", "test_resnet", "--weights", weights)
+    assert code == 1, out
+    assert "classes: 6 classes listed, but four.safetensors holds a classifier with 4 outputs" in out
+    assert "'classes' of submission.toml" in out and not (tmp_path / "s").exists()
+    code, out = _run("init-submission", tmp_path / "s", "--model", "test_resnet", "--weights", weights,
+                     "--classes", "Acne,Psoriasis", "--classes", "Vitiligo", "--classes", "ignore")
+    assert code == 0, out
+    assert tomllib.loads((tmp_path / "s" / "submission.toml").read_text())["classes"] == [
+        "Acne", "Psoriasis", "Vitiligo", "ignore"]
+    assert (tmp_path / "s" / "four.safetensors").read_bytes() == weights.read_bytes()
+
+
+def test_init_submission_keeps_an_existing_submission(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "submission.toml").write_text("name = 'mine'\n")
+    code, out = _run("init-submission", tmp_path / "s", "--model", "test_resnet")
+    assert code == 1 and "already exists" in out
+    assert (tmp_path / "s" / "submission.toml").read_text() == "name = 'mine'\n"
+    assert not (tmp_path / "s" / "model.safetensors").exists()
+
+
+def test_guess_names_resnet50_weights_given_for_resnet18() -> None:
+    """The issue's example, on the meta device: only names and shapes are compared."""
+    import timm
+    import torch
+
+    from dermx_bench.harness.weights_match import guess_architecture
+
+    with torch.device("meta"):
+        sd = timm.create_model("resnet50", pretrained=False, num_classes=6).state_dict()
+    assert guess_architecture("resnet18", sd) == "resnet50"
