@@ -135,3 +135,28 @@ def test_guess_names_resnet50_weights_given_for_resnet18() -> None:
     with torch.device("meta"):
         sd = timm.create_model("resnet50", pretrained=False, num_classes=6).state_dict()
     assert guess_architecture("resnet18", sd) == "resnet50"
+
+
+def test_terminal_table_is_plain_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dermx_bench.leaderboard import add_run
+    from dermx_bench.synthetic import demo
+    from tests.lb_fixture import make_run
+
+    lb = tmp_path / "lb"
+    for name, quality, seed in (("A & B_model [v2]", 0.9, 1), ("weak", 0.1, 2)):
+        add_run(make_run(tmp_path / "runs", name, quality=quality, seed=seed, n_images=30), lb)
+    code, text = _run("leaderboard", "publish", "--dir", lb, "--format", "text", "--out", "-")
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].split()[:2] == ["Rank", "Entry"] and set(lines[1]) <= {"-", " "}
+    assert "A & B_model [v2]" in text and "p<0.001 *" in text and "[95% CI]" in text
+    for escape in ("&lt;", "&amp;", "\\[", "\\_", "|"):
+        assert escape not in text, escape
+    # the rows line up: every cell of the F1 column starts at the same offset
+    col = lines[0].index("Union F1")
+    assert all(line[col].isdigit() for line in lines[2:5])
+
+    result = demo.DemoResult(tmp_path, table_md="| p&lt;0.001 \\[95% CI\\] |", ranking=["A"], table_text=text)
+    monkeypatch.setattr(demo, "run_demo", lambda out, **kw: result)
+    code, out = _run("demo", "--out", tmp_path / "d")
+    assert code == 0 and text in out and "&lt;" not in out and "\\[" not in out, out

@@ -39,7 +39,7 @@ def demo(out: str, n_images: int, seed: int, arch: str | None, as_json: bool) ->
     if as_json:
         emit_json({**result.as_dict(), "wall_seconds": round(wall, 1)})
         return
-    click.echo(result.table_md)
+    click.echo(result.table_text)
     click.echo(f"Ranking: {' > '.join(result.ranking)}")
     click.echo("Files:")
     for k, v in result.paths().items():

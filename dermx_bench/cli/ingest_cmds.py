@@ -164,13 +164,31 @@ def info(store_path: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    click.echo(f"Store {data['store']} ({data['content_hash'][:12]})")
-    click.echo(f"Images: {data['images']} ({data['images_without_gold_diagnosis']} without gold diagnosis); "
-               f"evaluations: {data['evaluations']}")
-    for title in ("releases", "raters", "diagnoses", "characteristics"):
-        click.echo(f"{title.capitalize()}:")
-        for k, v in data[title].items():
-            click.echo(f"  {k}: {v if not isinstance(v, dict) else ', '.join(f'{a} {b}' for a, b in v.items())}")
+    n_eval, discarded = data["evaluations"], sum(data["discarded"].values())
+    by_n = data["evaluations_by_number_of_diagnoses"]
+    click.echo(f"Store {data['store']} (content hash {data['content_hash'][:12]})")
+    click.echo(f"Images: {data['images']} ({data['images_without_gold_diagnosis']} without a gold diagnosis "
+               "in the metadata)")
+    click.echo(f"Evaluations (one per rater and image): {n_eval}; kept {n_eval - discarded}, discarded {discarded}"
+               + (f" ({', '.join(f'{v} {k}' for k, v in data['discarded'].items())})" if discarded else ""))
+    _counts("Releases", data["releases"])
+    _counts("Raters (evaluations per rater)", data["raters"])
+    _counts("Gold diagnoses (images per diagnosis, from the metadata)", data["gold_diagnoses"])
+    dx_sum = sum(data["diagnoses"].values())
+    _counts(f"Diagnoses tagged by the raters (evaluations tagging each, discarded ones included). They sum to "
+            f"{dx_sum}, not {n_eval}: {by_n['2 or more']} evaluation(s) tag two or more diagnoses and "
+            f"{by_n['0']} tag none", data["diagnoses"])
+    _counts(f"Characteristics (evaluations, of all {n_eval}, that outlined (localisable) or tagged "
+            "(non-localisable) each)", data["characteristics"])
+
+
+def _counts(title: str, counts: dict[str, Any]) -> None:
+    """``title:`` then one indented ``name: count`` line per entry (a dict: ``key value`` pairs)."""
+    import textwrap
+
+    click.echo(textwrap.fill(f"{title}:", 100, subsequent_indent="  "))
+    for k, v in counts.items():
+        click.echo(f"  {k}: {v if not isinstance(v, dict) else ', '.join(f'{b} {a}' for a, b in v.items())}")
 
 
 @click.command()

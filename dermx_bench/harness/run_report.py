@@ -32,23 +32,37 @@ def render_overlay(
     img = np.asarray(photo)[::step, ::step]
     fused = union_fused[::step, ::step]
     cmap = cam_map[::step, ::step]
-    fig = Figure(figsize=(10.5, 3.6 * img.shape[0] / max(1, img.shape[1]) + 0.6), dpi=80)
+    titles = [_wrapped(t) for t in (title, f"Dermatologists: union of characteristics ({n_raters} raters)",
+                                     map_title)]
+    lines = max(t.count("\n") + 1 for t in titles)
+    fig = Figure(figsize=(10.5, 3.6 * img.shape[0] / max(1, img.shape[1]) + 0.3 + 0.17 * lines), dpi=80)
     axes = fig.subplots(1, 3)
     axes[0].imshow(img)
-    axes[0].set_title(title, fontsize=9)
+    axes[0].set_title(titles[0], fontsize=9)
     axes[1].imshow(img)
     masked = np.ma.masked_where(fused <= 0, fused)
     axes[1].imshow(masked, cmap="Greens", vmin=0, vmax=1, alpha=0.65)
-    axes[1].set_title(f"Dermatologists: union of characteristics ({n_raters} raters)", fontsize=9)
+    axes[1].set_title(titles[1], fontsize=9)
     axes[2].imshow(img)
     axes[2].imshow(cmap, cmap="jet", vmin=0, vmax=1, alpha=0.45)
-    axes[2].set_title(map_title, fontsize=9)
+    axes[2].set_title(titles[2], fontsize=9)
     for ax in axes:
         ax.set_axis_off()
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     write_atomic(path, buf.getvalue())
+
+
+TITLE_WIDTH = 52
+"""Characters per line of an overlay panel's title (a third of the figure at 9 pt), wrapped beyond."""
+
+
+def _wrapped(text: str) -> str:
+    """``text`` broken into lines that fit one panel, so titles neither clip nor run into the next."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, TITLE_WIDTH, break_long_words=True)) or text
 
 
 def _f(v: float | None, d: int = 3) -> str:

@@ -12,6 +12,7 @@ from dermx_bench.leaderboard.board import Board, build_board
 from dermx_bench.leaderboard.entries import LeaderboardError, StoredEntry
 from dermx_bench.leaderboard.ranking import DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_TOP
 from dermx_bench.leaderboard.tables import render_csv, render_latex, render_markdown
+from dermx_bench.leaderboard.text_table import render_text
 from dermx_bench.leaderboard.validate import validate
 
 TextRenderer = Callable[[Board], str]
@@ -21,6 +22,7 @@ FORMATS: Registry[TextRenderer | None] = Registry("leaderboard format")
 FORMATS.add("md", render_markdown)
 FORMATS.add("csv", render_csv)
 FORMATS.add("latex", render_latex)
+FORMATS.add("text", render_text)
 FORMATS.add("html", None)
 
 
@@ -57,7 +59,7 @@ def publish(
 ) -> str:
     """Publish the leaderboard of ``lb_dir`` in ``fmt``; return the text or the site folder.
 
-    ``md``/``csv``/``latex``: the rendered text is returned, and written (temp file +
+    ``md``/``csv``/``latex``/``text``: the rendered text is returned, and written (temp file +
     ``os.replace``) to ``out`` unless ``out`` is None or ``"-"``. ``html``: a static site
     is written to folder ``out`` (required) and its path returned. Entries are checked
     first (schema, file names, one store); run :func:`validate` to also re-check every

@@ -13,8 +13,11 @@ from dermx_bench.store.selection import discard_reason
 def inventory(store: Store) -> dict[str, Any]:
     """Counts of the store's content, names in ontology order.
 
-    ``diagnoses`` counts diagnosis tags over all evaluations; ``characteristics``
-    counts the evaluations that drew (localisable) or tagged (non-localisable) each.
+    ``diagnoses`` counts diagnosis tags over all evaluations, discarded ones included
+    (an evaluation may tag several diagnoses or none: ``evaluations_by_number_of_diagnoses``
+    says how many did, so the sum can differ from both counts of evaluations);
+    ``characteristics`` counts the evaluations that drew (localisable) or tagged
+    (non-localisable) each; ``discarded`` counts evaluations by discard reason.
     """
     onto = load_ontology()
     evals = store.evaluations()
@@ -29,12 +32,16 @@ def inventory(store: Store) -> dict[str, Any]:
         c["raters"] = len({e.rater for e in evals if e.release == rel})
     diagnoses = Counter(d for e in evals for d in e.diagnoses)
     chars = Counter(c for e in evals for c in set(e.characteristics) | set(e.tags))
+    reasons = Counter(r for e in evals if (r := discard_reason(e)) is not None)
+    n_dx = Counter(min(len(e.diagnoses), 2) for e in evals)
     return {
         "store": str(store.path),
         "content_hash": store.content_hash(),
         "images": len(images),
         "images_without_gold_diagnosis": sum(im.gold is None for im in images),
         "evaluations": len(evals),
+        "discarded": dict(sorted(reasons.items())),
+        "evaluations_by_number_of_diagnoses": {"0": n_dx[0], "1": n_dx[1], "2 or more": n_dx[2]},
         "releases": {r: dict(c) for r, c in sorted(by_release.items())},
         "raters": dict(sorted(Counter(e.rater for e in evals).items())),
         "diagnoses": {d: diagnoses[d] for d in onto.order(list(diagnoses))},

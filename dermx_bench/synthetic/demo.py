@@ -51,6 +51,8 @@ class DemoResult:
     ranking: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     accuracies: dict[str, float] = field(default_factory=dict)
+    table_text: str = ""
+    """The same leaderboard as plain text, for a terminal."""
 
     def paths(self) -> dict[str, str]:
         return {
@@ -153,10 +155,11 @@ def run_demo(
     step("publishing")
     table = publish(lb, "md", lb / "README.md")
     publish(lb, "html", root / "site")
+    text = publish(lb, "text", None)
     step("done")
     seconds.pop("done", None)
     ranking = _ranking(table, list(subs))
-    return DemoResult(root, table, ranking, seconds, accuracies)
+    return DemoResult(root, table, ranking, seconds, accuracies, text)
 
 
 def _ranking(table_md: str, names: list[str]) -> list[str]:
