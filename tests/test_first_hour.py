@@ -160,3 +160,50 @@ def test_terminal_table_is_plain_text(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(demo, "run_demo", lambda out, **kw: result)
     code, out = _run("demo", "--out", tmp_path / "d")
     assert code == 0 and text in out and "&lt;" not in out and "\\[" not in out, out
+
+
+ZERO = {"mean": 0.0, "std": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 6}
+"""The pairwise baseline of a characteristic only one dermatologist drew on each image: every
+ordered pair (drew, did not draw) scores F1 = 2|A∩S| / (|A| + |S|) = 0 and sensitivity 0."""
+
+
+def test_no_pairs_reason_by_hand() -> None:
+    from dermx_bench.results.baseline import no_pairs_reason
+    from dermx_bench.results.figures import EMPTY_STAT, Stat
+
+    assert "no image where two dermatologists" in str(no_pairs_reason(EMPTY_STAT))
+    assert "overlap" in str(no_pairs_reason(Stat(**ZERO)))
+    assert no_pairs_reason(Stat(mean=0.01, std=0.02, ci_low=0.0, ci_high=0.03, n=6)) is None
+
+
+def test_no_pairs_in_summary_and_leaderboard(world: dict[str, Path], tmp_path: Path) -> None:
+    from dermx_bench.harness.run import ScoreOptions, score_run
+    from dermx_bench.harness.run_report import render_markdown
+    from dermx_bench.leaderboard.board import build_board
+    from dermx_bench.leaderboard.tables import render_markdown as board_markdown
+    from dermx_bench.results.entry import parse_entry
+    from dermx_bench.results.figures import Stat
+    from tests.harness_util import make_submission
+    from tests.lb_fixture import make_entry
+
+    sub = make_submission(tmp_path / "sub", input_size=(48, 64))
+    summary = score_run(sub, world["store"], world["photos"], tmp_path / "run",
+                        ScoreOptions(device="cpu", n_boot=10, n_overlays=0, limit=6))
+    ch = next(c for c in summary.localisation if c != "union")
+    block = summary.localisation[ch]
+    alone = block.model_copy(update={"baseline": block.baseline.model_copy(
+        update={m: Stat(**ZERO) for m in ("f1", "sensitivity")})})
+    md = render_markdown(summary.model_copy(update={"localisation": {**summary.localisation, ch: alone}}))
+    rows = [line for line in md.splitlines() if line.startswith(f"| {ch} |")]
+    assert len(rows) == 3 and all(r.endswith("| no pairs |  |  |") for r in rows), rows
+    assert f"no pairs ({ch}): no two dermatologists' outlines of it overlap" in md
+    assert "0.000 ± 0.000 [0.000, 0.000]" not in md
+
+    entry, _ = make_entry("m")
+    entry["human_baseline"]["localisation"]["Scale"].update(f1=ZERO, sensitivity=ZERO)
+    board = build_board([parse_entry(entry)], n_boot=10)
+    table = board_markdown(board)
+    lines = table.split("## Sensitivity", 1)[1].splitlines()
+    header = next(line for line in lines if line.startswith("| Entry"))
+    human = next(line for line in lines if "Dermatologists" in line)
+    assert human.split(" | ")[header.split(" | ").index("Scale")] == "no pairs" and "no pairs (Scale)" in table

@@ -11,6 +11,7 @@ import numpy as np
 
 from dermx_bench.core.files import write_atomic
 from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES
+from dermx_bench.results.baseline import NO_PAIRS, no_pairs_reason
 from dermx_bench.results.figures import LocalisationScores, Stat
 from dermx_bench.results.run import RunSummary
 from dermx_bench.stats.estimators import AT_FLOOR_MARK, AT_FLOOR_NOTE, floor_marks
@@ -151,6 +152,8 @@ def render_markdown(summary: RunSummary) -> str:
                              {n: {m: _floor_stat(f.localisation.get(ch), m) for m in METRIC_NAMES}
                               for n, f in floors.items()})
              for ch, block in summary.localisation.items()}
+    no_pairs = {ch: why for ch, block in summary.localisation.items()
+                if (why := no_pairs_reason(block.baseline.f1)) is not None}
     for m in METRIC_NAMES:
         lines += [f"### {m}", "",
                   "| characteristic | images | all-zero | per rater | vs fusion | dermatologists | difference | ratio | "
@@ -162,14 +165,20 @@ def render_markdown(summary: RunSummary) -> str:
             floor_stats = {name: _floor_stat(f.localisation.get(ch), m) for name, f in floors.items()}
             mark = f" {AT_FLOOR_MARK}" if marks[ch][m] else ""
             pair = getattr(pairwise[ch], m) if ch in pairwise else None
+            human = (NO_PAIRS, "", "") if ch in no_pairs else (
+                _stat_cell(getattr(block.baseline, m)), _f(vs.difference), _f(vs.ratio, 2))
+            pair_cell = NO_PAIRS if ch in pairwise and no_pairs_reason(pairwise[ch].f1) else \
+                _f(None if pair is None else pair.mean)
             lines.append(
                 f"| {ch} | {block.n_images} | {zero.by_characteristic.get(ch, 0)} | "
                 f"{_stat_cell(model)}{mark} | {_stat_cell(getattr(block.fusion, m))} | "
-                f"{_stat_cell(getattr(block.baseline, m))} | {_f(vs.difference)} | {_f(vs.ratio, 2)} | "
+                + " | ".join(human) + " | "
                 + "".join(f"{_f(None if st is None else st.mean)} | " for st in floor_stats.values())
-                + f"{_f(None if pair is None else pair.mean)} |"
+                + f"{pair_cell} |"
             )
         lines.append("")
+    lines += [f"{NO_PAIRS} ({ch}): {why}; difference and ratio left empty." for ch, why in no_pairs.items()]
+    lines += [""] if no_pairs else []
     dx, human = summary.diagnosis, summary.human_baseline.diagnosis
     lines += ["## Diagnosis", "", f"accuracy {_f(dx.accuracy)}, macro F1 {_f(dx.macro_f1)} "
               f"(dermatologists vs gold: accuracy {_f(human.accuracy)}, macro F1 {_f(human.macro_f1)})", "",

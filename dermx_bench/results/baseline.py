@@ -14,6 +14,7 @@ from dermx_bench.results.figures import (
     LocalisationScores,
     MetricStats,
     ResultModel,
+    Stat,
     Unit,
 )
 
@@ -71,3 +72,25 @@ class SavedBaseline(ResultModel):
             like_for_like=self.like_for_like,
             floors=self.floors,
         )
+
+
+NO_PAIRS = "no pairs"
+"""What a table shows instead of the dermatologists' figure where they have no pair to agree on."""
+
+
+def no_pairs_reason(f1: Stat | None) -> str | None:
+    """Why the dermatologists have no pair that agrees on a characteristic, or None when they have one.
+
+    ``f1``: the baseline's F1 of the characteristic. Undefined (no value): no image has
+    two dermatologists who drew it. Exactly 0 over ``n > 0`` values: every pair scores 0,
+    and a pair's F1 is 0 exactly when their outlines do not overlap: on every image only
+    one dermatologist drew it (or their outlines are disjoint), so a 0.000 [0.000, 0.000]
+    would read as a measured disagreement. Tables show :data:`NO_PAIRS` with this reason
+    and leave the model's ratio to it (and its difference) empty.
+    """
+    if f1 is None or f1.mean is None or f1.n == 0:
+        return "no image where two dermatologists outlined it"
+    if f1.mean == 0.0:
+        return ("no two dermatologists' outlines of it overlap on any image (only one outlined it, "
+                "or theirs are disjoint)")
+    return None
