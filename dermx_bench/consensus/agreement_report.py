@@ -84,6 +84,22 @@ _TITLES = {
 }
 
 
+def _no_pairs_lines(t: AgreementTable) -> list[str]:
+    """Below the localisation table: the characteristics whose raters have no overlapping pair, and why."""
+    from dermx_bench.results.baseline import NO_PAIRS, no_pairs_reason
+    from dermx_bench.results.figures import Stat
+
+    if t.table != "localisation" or "f1_mean" not in t.frame:
+        return []
+    out = []
+    for name, mean, n in zip(t.frame["name"], t.frame["f1_mean"], t.frame["n"], strict=True):
+        defined = mean is not None and mean == mean  # NaN: no pair at all
+        stat = Stat(mean=float(mean), std=None, ci_low=None, ci_high=None, n=int(n)) if defined else None
+        if (why := no_pairs_reason(stat)) is not None:
+            out.append(f"{NO_PAIRS} ({name}): {why} (its F1 and sensitivity are 0 by construction, not a measured disagreement).")
+    return out
+
+
 def render(tables: Sequence[AgreementTable], fmt: str, *, store_hash: str | None = None) -> str:
     """Format tables: ``csv`` (one table, unrounded), ``json`` (unrounded), ``table`` or ``md``
     (two decimals; ``md`` of several tables is the reproduction report with counts)."""
@@ -97,7 +113,8 @@ def render(tables: Sequence[AgreementTable], fmt: str, *, store_hash: str | None
     if fmt == "table":
         parts = []
         for t in tables:
-            parts.append(f"# {t.table} (multi_diagnosis={t.multi_diagnosis})\n{_text(t.frame)}")
+            parts.append("\n".join([f"# {t.table} (multi_diagnosis={t.multi_diagnosis})", _text(t.frame),
+                                    *_no_pairs_lines(t)]))
         return "\n\n".join(parts)
     if fmt == "md":
         parts = []
@@ -108,6 +125,7 @@ def render(tables: Sequence[AgreementTable], fmt: str, *, store_hash: str | None
                              "`–` marks an undefined value.")
         for t in tables:
             head = f"## {t.table}: {_TITLES[t.table]}"
-            parts.append("\n".join([head, "", *_counts_lines(t), "", _markdown(t.frame)]))
+            notes = _no_pairs_lines(t)
+            parts.append("\n".join([head, "", *_counts_lines(t), "", _markdown(t.frame), *([""] + notes if notes else [])]))
         return "\n\n".join(parts)
     raise ValueError(f"unknown format {fmt!r}; choose one of: table, csv, json, md")
