@@ -171,18 +171,18 @@ def info(store_path: str, as_json: bool) -> None:
                "in the metadata)")
     click.echo(f"Evaluations (one per rater and image): {n_eval}; kept {n_eval - discarded}, discarded {discarded}"
                + (f" ({', '.join(f'{v} {k}' for k, v in data['discarded'].items())})" if discarded else ""))
-    _counts("Releases", data["releases"])
-    _counts("Raters (evaluations per rater)", data["raters"])
-    _counts("Gold diagnoses (images per diagnosis, from the metadata)", data["gold_diagnoses"])
+    _labelled("Releases", data["releases"])
+    _labelled("Raters (evaluations per rater)", data["raters"])
+    _labelled("Gold diagnoses (images per diagnosis, from the metadata)", data["gold_diagnoses"])
     dx_sum = sum(data["diagnoses"].values())
-    _counts(f"Diagnoses tagged by the raters (evaluations tagging each, discarded ones included). They sum to "
+    _labelled(f"Diagnoses tagged by the raters (evaluations tagging each, discarded ones included). They sum to "
             f"{dx_sum}, not {n_eval}: {by_n['2 or more']} evaluation(s) tag two or more diagnoses and "
             f"{by_n['0']} tag none", data["diagnoses"])
-    _counts(f"Characteristics (evaluations, of all {n_eval}, that outlined (localisable) or tagged "
+    _labelled(f"Characteristics (evaluations, of all {n_eval}, that outlined (localisable) or tagged "
             "(non-localisable) each)", data["characteristics"])
 
 
-def _counts(title: str, counts: dict[str, Any]) -> None:
+def _labelled(title: str, counts: dict[str, Any]) -> None:
     """``title:`` then one indented ``name: count`` line per entry (a dict: ``key value`` pairs)."""
     import textwrap
 
