@@ -13,6 +13,22 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "annotations" / "sample"
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Each distinct skip reason once, with how many tests it skipped (``-q`` alone shows only a count).
+
+    Browser tests need Debian's ``chromium`` and ``chromium-driver``; real-data tests need
+    ``DERMX_DATA``: a user sees what to install or set without ``-rs``.
+    """
+    reasons: dict[str, int] = {}
+    for rep in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(rep, "longrepr", None)
+        text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        text = text.removeprefix("Skipped: ")
+        reasons[text] = reasons.get(text, 0) + 1
+    for text, n in reasons.items():
+        terminalreporter.write_line(f"skipped {n} test(s): {text}")
+
+
 def dermx_data() -> Path:
     """The real DermX releases (``DERMX_DATA``), or skip the test with the reason."""
     root = os.environ.get("DERMX_DATA")
