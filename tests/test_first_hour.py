@@ -208,3 +208,19 @@ def test_no_pairs_in_summary_and_leaderboard(world: dict[str, Path], tmp_path: P
     human = next(line for line in lines if "Dermatologists" in line)
     cells = [c.strip() for c in human.split("|")]
     assert cells[[c.strip() for c in header.split("|")].index("Scale")] == "no pairs" and "no pairs (Scale)" in table
+
+
+def test_info_says_what_each_count_counts(world: dict[str, Path]) -> None:
+    import re
+
+    code, out = _run("info", "--store", world["store"])
+    assert code == 0, out
+    n_eval = int(re.search(r"Evaluations \(one per rater and image\): (\d+); kept (\d+), discarded (\d+)",
+                           out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"They sum to\s+(\d+),\s+not (\d+): (\d+) evaluation\(s\) tag two or more diagnoses and\s+(\d+) "
+                  r"tag none", out)
+    assert m is not None, out
+    dx_block = out.split("tag none:", 1)[1].split("Characteristics", 1)[0]
+    assert int(m.group(1)) == sum(int(v) for v in re.findall(r": (\d+)", dx_block)) and int(m.group(2)) == n_eval
+    for label in ("Raters (evaluations per rater)", "Gold diagnoses (images per diagnosis", "Characteristics ("):
+        assert label in out
