@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_world(tmp_path_factory.mktemp("first-hour"), N_IMAGES)
 
 
-def _run(*args: str) -> tuple[int, str]:
+def _run(*args: str | Path) -> tuple[int, str]:
     res = CliRunner().invoke(main, [str(a) for a in args])
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         raise res.exception
@@ -162,7 +163,7 @@ def test_terminal_table_is_plain_text(tmp_path: Path, monkeypatch: pytest.Monkey
     assert code == 0 and text in out and "&lt;" not in out and "\\[" not in out, out
 
 
-ZERO = {"mean": 0.0, "std": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 6}
+ZERO: dict[str, Any] = {"mean": 0.0, "std": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 6}
 """The pairwise baseline of a characteristic only one dermatologist drew on each image: every
 ordered pair (drew, did not draw) scores F1 = 2|A∩S| / (|A| + |S|) = 0 and sensitivity 0."""
 

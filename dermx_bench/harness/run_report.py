@@ -165,14 +165,14 @@ def render_markdown(summary: RunSummary) -> str:
             floor_stats = {name: _floor_stat(f.localisation.get(ch), m) for name, f in floors.items()}
             mark = f" {AT_FLOOR_MARK}" if marks[ch][m] else ""
             pair = getattr(pairwise[ch], m) if ch in pairwise else None
-            human = (NO_PAIRS, "", "") if ch in no_pairs else (
+            cells = (NO_PAIRS, "", "") if ch in no_pairs else (
                 _stat_cell(getattr(block.baseline, m)), _f(vs.difference), _f(vs.ratio, 2))
             pair_cell = NO_PAIRS if ch in pairwise and no_pairs_reason(pairwise[ch].f1) else \
                 _f(None if pair is None else pair.mean)
             lines.append(
                 f"| {ch} | {block.n_images} | {zero.by_characteristic.get(ch, 0)} | "
                 f"{_stat_cell(model)}{mark} | {_stat_cell(getattr(block.fusion, m))} | "
-                + " | ".join(human) + " | "
+                + " | ".join(cells) + " | "
                 + "".join(f"{_f(None if st is None else st.mean)} | " for st in floor_stats.values())
                 + f"{pair_cell} |"
             )
