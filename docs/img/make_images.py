@@ -5,7 +5,7 @@
   path, so nothing is downloaded), 1400 px wide, the top of the page;
 - ``overlay.png``: the first overlay of the demo's honest model (``DEMO_OUT/runs/lesions``).
 
-Both are stored as 64-colour PNGs, a few tens of KB each. ``DEMO_OUT`` defaults to
+Both are stored as palette PNGs (64 and 256 colours), a few tens of KB each. ``DEMO_OUT`` defaults to
 ``demo-out`` (made by ``dermx-bench demo --out demo-out``; the pictures in the repository
 come from the default demo, seed 0).
 """
@@ -30,7 +30,7 @@ def small_png(img: Image.Image, path: Path, colours: int = 64) -> None:
     print(f"{path}: {len(buf.getvalue()) // 1024} KB, {img.width}x{img.height}")
 
 
-def screenshot(page: Path, width: int = 1400, height: int = 640) -> Image.Image:
+def screenshot(page: Path, width: int = 1400, height: int = 700) -> Image.Image:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -51,7 +51,7 @@ def screenshot(page: Path, width: int = 1400, height: int = 640) -> Image.Image:
 def main(demo_out: Path) -> None:
     small_png(screenshot(demo_out / "site" / "index.html"), HERE / "leaderboard.png")
     overlay = sorted((demo_out / "runs" / "lesions" / "overlays").glob("*.png"))[0]
-    small_png(Image.open(overlay), HERE / "overlay.png")
+    small_png(Image.open(overlay), HERE / "overlay.png", colours=256)
 
 
 if __name__ == "__main__":
