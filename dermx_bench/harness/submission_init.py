@@ -86,9 +86,10 @@ class InitResult:
                 "resize": self.resize, "target_layer": self.target_layer, "layer_problem": self.layer_problem}
 
 
-def _toml(v: Any) -> str:
+def toml_value(v: Any) -> str:
+    """A string, number or (nested) list as a TOML value."""
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     return json.dumps(v, ensure_ascii=False) if isinstance(v, str) else repr(v)
 
 
@@ -101,16 +102,16 @@ def render_config(name: str, authors: Sequence[str], model: str, weights: str, c
     lines = [
         "# A dermx-bench submission, written by 'dermx-bench init-submission'. Check every field, then:",
         "#   dermx-bench score THIS_FOLDER --store dermx.db --images photos/ --out runs/my-model",
-        f"name = {_toml(name)}",
-        f"authors = {_toml(list(authors))}",
-        f"model = {_toml(model)}                # a timm architecture, built with pretrained=False",
-        f"weights = {_toml(weights)}            # {weights_note}",
+        f"name = {toml_value(name)}",
+        f"authors = {toml_value(list(authors))}",
+        f"model = {toml_value(model)}                # a timm architecture, built with pretrained=False",
+        f"weights = {toml_value(weights)}            # {weights_note}",
         "# the model's outputs in output order: DermX diagnoses (any spelling the ontology knows) or \"ignore\"",
-        f"classes = {_toml(list(classes))}",
-        f"input_size = {_toml(list(data.input_size))}   # [height, width], from {src}",
-        f"mean = {_toml(list(data.mean))}   # from {src}",
-        f"std = {_toml(list(data.std))}    # from {src}",
-        f"resize = {_toml(resize)}   # as you trained: {' or '.join(repr(m) for m in RESIZE_MODES)}",
+        f"classes = {toml_value(list(classes))}",
+        f"input_size = {toml_value(list(data.input_size))}   # [height, width], from {src}",
+        f"mean = {toml_value(list(data.mean))}   # from {src}",
+        f"std = {toml_value(list(data.std))}    # from {src}",
+        f"resize = {toml_value(resize)}   # as you trained: {' or '.join(repr(m) for m in RESIZE_MODES)}",
         "# target_layer = \"...\"   # optional; default: the last stage timm's feature_info reports",
     ]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,6 @@ submission folder (``model.safetensors`` + ``submission.toml``) that
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -105,14 +104,6 @@ def accuracy(model: Any, inputs: np.ndarray, labels: np.ndarray, batch_size: int
     return right / max(1, len(inputs))
 
 
-def _toml(v: Any) -> str:
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return repr(v)
-
-
 def save_submission(
     model: Any,
     folder: str | Path,
@@ -141,7 +132,10 @@ def save_submission(
     }
     if target_layer is not None:
         cfg["target_layer"] = target_layer
-    (out / "submission.toml").write_text("".join(f"{k} = {_toml(v)}\n" for k, v in cfg.items()), encoding="utf-8")
+    from dermx_bench.harness.submission_init import toml_value
+
+    (out / "submission.toml").write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in cfg.items()),
+                                         encoding="utf-8")
     return out
 
 
