@@ -225,3 +225,14 @@ def test_info_says_what_each_count_counts(world: dict[str, Path]) -> None:
     assert int(m.group(1)) == sum(int(v) for v in re.findall(r": (\d+)", dx_block)) and int(m.group(2)) == n_eval
     for label in ("Raters (evaluations per rater)", "Gold diagnoses (images per diagnosis", "Characteristics ("):
         assert label in out
+
+
+def test_center_crop_box_never_leaves_the_photograph() -> None:
+    """A 149x111 photograph for a 224x224 input: the box is the central 111x111, (19, 0, 130, 111)
+    by hand; scaling by 224/111 once left y0 = -7e-15, which PIL refuses."""
+    from dermx_bench.harness.images import geometry
+
+    assert geometry(111, 149, (224, 224), "shorter-side+center-crop").box == (19.0, 0.0, 130.0, 111.0)
+    for w, h in ((158, 111), (175, 110), (147, 111), (333, 97)):
+        box = geometry(h, w, (224, 224), "shorter-side+center-crop").box
+        assert box[0] >= 0 and box[1] >= 0 and box[2] <= w and box[3] <= h

@@ -158,7 +158,8 @@ def test_state_dict_of_other_architecture(tmp_path: Path) -> None:
     sub = make_submission(tmp_path / "s")
     other = make_submission(tmp_path / "o", model="test_efficientnet")
     (sub / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
-    _bad(sub, "weights:", "does not match the architecture (strict)", "missing key(s)", "unexpected key(s)")
+    _bad(sub, "weights:", "these weights look like test_efficientnet, not test_resnet",
+         'set model = "test_efficientnet"', "missing key(s)", "unexpected key(s)")
 
 
 def test_state_dict_shape_mismatch(tmp_path: Path) -> None:

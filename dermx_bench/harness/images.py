@@ -172,8 +172,11 @@ def geometry(height: int, width: int, input_size: tuple[int, int], resize: str) 
     if resize == "stretch":
         box = (0.0, 0.0, float(width), float(height))
     elif resize == "shorter-side+center-crop":
-        s = max(ih / height, iw / width)
-        bw, bh = iw / s, ih / s
+        # the limiting side is taken whole (exactly, so that no offset is a rounding error below 0)
+        if ih * width >= iw * height:
+            bw, bh = iw * height / ih, float(height)
+        else:
+            bw, bh = float(width), ih * width / iw
         x0, y0 = (width - bw) / 2.0, (height - bh) / 2.0
         box = (x0, y0, x0 + bw, y0 + bh)
     else:
