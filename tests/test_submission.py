@@ -166,7 +166,8 @@ def test_state_dict_shape_mismatch(tmp_path: Path) -> None:
     sub = make_submission(tmp_path / "s")
     other = make_submission(tmp_path / "o", classes=DIAGNOSES[:5])
     (sub / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
-    _bad(sub, "shape mismatch", "fc.weight: file (5, 96) vs model (6, 96)")
+    _bad(sub, "classes: 6 classes listed, but model.safetensors holds a classifier with 5 outputs",
+         "'classes' of submission.toml")
 
 
 def test_wrapped_checkpoint_and_garbage(tmp_path: Path) -> None:
