@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dermx_bench.leaderboard.board import MAIN_HEADERS, Board, main_cells
+from dermx_bench.stats.estimators import AT_FLOOR_MARK
 
 TEXT_COLUMNS = (
     "Rank", "Entry", "Method", "Images (coverage)", "Union F1 [95% CI]", "Diagnostic accuracy",
@@ -48,6 +49,7 @@ def render_text(board: Board) -> str:
     if board.partial:
         out += ["", f"Partial runs (coverage below {100 * board.min_coverage:g}%; not ranked):",
                 *aligned(header, cells(True), numeric)]
-    out += ["", f"Ranked by union F1; 'vs next': paired bootstrap over shared images, * = p < {board.alpha}. "
+    floor = f" {AT_FLOOR_MARK} = within its interval of a trivial map's figure." if board.floors else ""
+    out += ["", f"Ranked by union F1; 'vs next': paired bootstrap over shared images, * = p < {board.alpha}.{floor}",
             "Every column with notes: publish --format md (or csv, latex, html)."]
     return "\n".join(out) + "\n"
