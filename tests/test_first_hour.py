@@ -196,19 +196,24 @@ def test_no_pairs_in_summary_and_leaderboard(world: dict[str, Path], tmp_path: P
         update={m: Stat(**ZERO) for m in ("f1", "sensitivity")})})
     md = render_markdown(summary.model_copy(update={"localisation": {**summary.localisation, ch: alone}}))
     rows = [line for line in md.splitlines() if line.startswith(f"| {ch} |")]
-    assert len(rows) == 3 and all(r.endswith("| no pairs |  |  |") for r in rows), rows
+    assert len(rows) == 3 and all("| no pairs |  |  | " in r for r in rows), rows
     assert f"no pairs ({ch}): no two dermatologists' outlines of it overlap" in md
     assert "0.000 ± 0.000 [0.000, 0.000]" not in md
 
     entry, _ = make_entry("m")
-    entry["human_baseline"]["localisation"]["Scale"].update(f1=ZERO, sensitivity=ZERO)
+    hb = entry["human_baseline"]
+    hb["localisation"]["Scale"].update(f1=ZERO, sensitivity=ZERO)  # rater to rater: no overlapping pair
+    hb["like_for_like"]["Scale"]["per_rater"]["f1"] = {"mean": None, "std": None, "ci_low": None, "ci_high": None,
+                                                        "n": 0}  # like-for-like: no other rater drew it
     board = build_board([parse_entry(entry)], n_boot=10)
     table = board_markdown(board)
-    lines = table.split("## Sensitivity", 1)[1].splitlines()
+    lines = table.split("## F1 per characteristic", 1)[1].splitlines()
     header = next(line for line in lines if line.startswith("| Entry"))
-    human = next(line for line in lines if "Dermatologists" in line)
-    cells = [c.strip() for c in human.split("|")]
-    assert cells[[c.strip() for c in header.split("|")].index("Scale")] == "no pairs" and "no pairs (Scale)" in table
+    col = [c.strip() for c in header.split("|")].index("Scale")
+    for name in ("Dermatologists (like-for-like)", "Dermatologists, rater to rater"):
+        row = next(line for line in lines if name in line)
+        assert [c.strip() for c in row.split("|")][col] == "no pairs", row
+    assert "no pairs (Scale): no image where two dermatologists outlined it" in table
 
 
 def test_info_says_what_each_count_counts(world: dict[str, Path]) -> None:
