@@ -18,7 +18,7 @@ import pandas as pd
 
 from dermx_bench.consensus.references import UNION, ImageReference, check_multi_diagnosis
 from dermx_bench.core.files import json_ready
-from dermx_bench.core.names import METRIC_NAMES
+from dermx_bench.core.names import ALL_METRIC_NAMES, METRIC_NAMES
 from dermx_bench.core.names import SCORE_COLUMNS as CSV_SCORE_COLUMNS
 from dermx_bench.darwin.ontology import Ontology
 from dermx_bench.results.figures import LocalisationScores
@@ -34,7 +34,7 @@ FLEISS_COLUMNS: list[str] = ["name", "kappa_mean", "kappa_std", "n"]
 LOO_COLUMNS: list[str] = ["name", "rule", *SCORE_COLUMNS[1:]]
 FIGURE_COLUMNS: list[str] = [
     "name", "against",
-    *(f"{m}_{k}" for m in METRIC_NAMES for k in ("mean", "std", "ci_low", "ci_high")), "n_images",
+    *(f"{m}_{k}" for m in ALL_METRIC_NAMES for k in ("mean", "std", "ci_low", "ci_high")), "n_images",
 ]
 """Columns of a table of figures scored as a model's are (like-for-like reference, floors):
 per characteristic and ``against`` (``per_rater`` or ``fusion``), each metric's mean over
@@ -86,7 +86,7 @@ def vector_scores(
 
 def score_rows_frame(
     recs: list[tuple[Any, ...]], lead: str, columns: Sequence[str] = CSV_SCORE_COLUMNS,
-    metrics: Sequence[str] = METRIC_NAMES,
+    metrics: Sequence[str] = ALL_METRIC_NAMES,
 ) -> pd.DataFrame:
     """``scores.csv`` rows (tuples: a leading ``lead`` column, then ``columns``) as a frame;
     the ``metrics`` as float64, undefined as NaN."""
@@ -106,6 +106,8 @@ def figure_rows(figures: dict[str, LocalisationScores], lead: dict[str, Any] | N
             stats = getattr(loc, against)
             for m in type(stats).model_fields:
                 st = getattr(stats, m)
+                if st is None:
+                    continue  # a metric these figures were not computed with
                 for k in ("mean", "std", "ci_low", "ci_high"):
                     v = getattr(st, k)
                     row[f"{m}_{k}"] = math.nan if v is None else v

@@ -36,7 +36,7 @@ from dermx_bench.consensus.fusion import DEFAULT_RULE
 from dermx_bench.consensus.map_scores import MapScorer, score_map
 from dermx_bench.consensus.maps import BinaryMap, ScoredMap, SeparableMap
 from dermx_bench.consensus.references import ImageReference
-from dermx_bench.core.names import METRIC_NAMES, SCORE_COLUMNS
+from dermx_bench.core.names import ALL_METRIC_NAMES, SCORE_COLUMNS
 from dermx_bench.core.registry import Registry
 from dermx_bench.darwin.ontology import Ontology
 from dermx_bench.stats.aggregate import aggregate_scores
@@ -101,7 +101,7 @@ def get_floor(name: str) -> Floor:
 def floor_scores(
     refs: Sequence[ImageReference], floors: Sequence[str] | None = None, fusion_rule: str = DEFAULT_RULE,
     on_image: OnImage = None, *, scorer: MapScorer = score_map, columns: Sequence[str] = SCORE_COLUMNS,
-    metrics: Sequence[str] = METRIC_NAMES,
+    metrics: Sequence[str] = ALL_METRIC_NAMES,
 ) -> pd.DataFrame:
     """Every floor's ``scores.csv`` rows on every image: columns ``floor`` and then
     ``columns`` (undefined ``metrics`` NaN). ``scorer(ref, map, fusion_rule)`` gives the rows
@@ -126,7 +126,7 @@ def floors_table_from_refs(
     figures per rater and against the fusion, aggregated exactly as a model's
     (:func:`~dermx_bench.stats.aggregate.aggregate_scores`); ``detail``: every floor's rows."""
     detail = floor_scores(refs, on_image=on_image)
-    figures = {str(name): aggregate_scores(g, seed, n_boot, ontology.order)
+    figures = {str(name): aggregate_scores(g, seed, n_boot, ontology.order, metrics=ALL_METRIC_NAMES)
                for name, g in detail.groupby(FLOOR_COLUMN, sort=False)}
     rows = [row for name, figs in figures.items() for row in figure_rows(figs, {FLOOR_COLUMN: name})]
     counts = {

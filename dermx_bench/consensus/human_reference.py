@@ -37,7 +37,7 @@ from dermx_bench.consensus.fusion import DEFAULT_RULE
 from dermx_bench.consensus.map_scores import MapScorer, score_map
 from dermx_bench.consensus.maps import BinaryMap, DenseMap, ScoredMap
 from dermx_bench.consensus.references import ImageReference
-from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES, SCORE_COLUMNS, UNION
+from dermx_bench.core.names import ALL_METRIC_NAMES, LIKE_FOR_LIKE, SCORE_COLUMNS, UNION
 from dermx_bench.darwin.ontology import Ontology
 from dermx_bench.masks import rle
 from dermx_bench.stats.aggregate import seated_scores
@@ -50,7 +50,7 @@ SEAT_COLUMN = "seat"
 def _seats(
     refs: Sequence[ImageReference], as_map: Callable[[ImageReference, str], ScoredMap], fusion_rule: str,
     on_image: OnImage, scorer: MapScorer = score_map, columns: Sequence[str] = SCORE_COLUMNS,
-    metrics: Sequence[str] = METRIC_NAMES,
+    metrics: Sequence[str] = ALL_METRIC_NAMES,
 ) -> pd.DataFrame:
     recs: list[tuple[Any, ...]] = []
     for ref in refs:
@@ -79,7 +79,7 @@ def _decoded_union(ref: ImageReference, rater: str) -> ScoredMap:
 
 def seat_scores(
     refs: Sequence[ImageReference], fusion_rule: str = DEFAULT_RULE, on_image: OnImage = None, *,
-    scorer: MapScorer = score_map, columns: Sequence[str] = SCORE_COLUMNS, metrics: Sequence[str] = METRIC_NAMES,
+    scorer: MapScorer = score_map, columns: Sequence[str] = SCORE_COLUMNS, metrics: Sequence[str] = ALL_METRIC_NAMES,
 ) -> pd.DataFrame:
     """Every seat's ``scores.csv`` rows: columns ``seat`` and then ``columns`` (undefined
     ``metrics`` NaN); images with one counting rater have none. ``scorer(ref, map,
@@ -106,7 +106,7 @@ def like_for_like_table_from_refs(
     figures per rater and against the fusion (:func:`~dermx_bench.stats.aggregate.seated_scores`,
     image bootstrap with ``seed`` and ``n_boot``); ``detail``: every seat's rows."""
     detail = seat_scores(refs, on_image=on_image)
-    figures = seated_scores(detail, seed, n_boot, ontology.order)
+    figures = seated_scores(detail, seed, n_boot, ontology.order, metrics=ALL_METRIC_NAMES)
     counts = {
         "selection": report or {}, "images": len(refs),
         "images_with_two_or_more": sum(1 for r in refs if len(r.raters) >= 2),

@@ -34,12 +34,19 @@ import numpy as np
 
 from dermx_bench.consensus.agreement_table import vector_scores
 from dermx_bench.consensus.fusion import DEFAULT_RULE, get_fusion_rule
-from dermx_bench.consensus.maps import ScoredMap, as_scored_map
+from dermx_bench.consensus.maps import DenseMap, ScoredMap, as_scored_map
 from dermx_bench.consensus.references import ImageReference
 from dermx_bench.core.names import FUSION_PREFIX, RATER_PREFIX, UNION
+from dermx_bench.masks.saliency import MapStats, MaskPixels, score_mask
 
-__all__ = ["MapScorer", "ScoreRow", "ScoringPlan", "rater_reference", "fusion_reference", "characteristics_of", "score_map",
-           "scoring_plan"]
+__all__ = ["BINARY_FUSION_AT", "MapScorer", "ScoreRow", "ScoringPlan", "rater_reference", "fusion_reference",
+           "characteristics_of", "score_map", "scoring_plan", "saliency_array"]
+
+BINARY_FUSION_AT = 0.5
+"""The saliency metrics (binary masks) see a fusion F as the mask {F >= 1/2}: the fusion itself
+for the binary rules (any, full, majority: F in {0, 1}); for the fuzzy rules, the pixels at
+least half the raters drew (fuzzy: half the counting raters, fuzzy_relative: half of those
+who drew the characteristic)."""
 
 
 def rater_reference(rater: str) -> str:
@@ -54,8 +61,12 @@ def fusion_reference(rule: str = DEFAULT_RULE) -> str:
 class ScoreRow:
     """One row of ``scores.csv``: a map against one reference for one characteristic.
 
-    ``map_sum`` = ΣA over the image; ``reference_sum`` = ΣS (mask area, or the fusion's
-    mass); ``all_zero``: the map is zero everywhere.
+    ``f1``, ``sensitivity``, ``specificity``: the fuzzy metrics (METHODS §4) against the
+    rater's mask or the (fuzzy) fusion; ``map_sum`` = ΣA over the image; ``reference_sum``
+    = ΣS (mask area, or the fusion's mass); ``all_zero``: the map is zero everywhere. The
+    saliency metrics of METHODS §9 (:data:`~dermx_bench.core.names.SALIENCY_COLUMNS`) are
+    scored against the rater's mask, or the fusion binarised as :func:`binary_fusion` says
+    (None where undefined, or when not computed).
     """
 
     image: str
@@ -67,6 +78,15 @@ class ScoreRow:
     map_sum: float
     reference_sum: float
     all_zero: bool
+    best_dice: float | None = None
+    best_dice_threshold: float | None = None
+    best_iou: float | None = None
+    best_iou_threshold: float | None = None
+    spearman: float | None = None
+    pointing_game: float | None = None
+    auroc: float | None = None
+    relevance_mass: float | None = None
+    relevance_rank: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,14 +200,41 @@ def _none(v: float) -> float | None:
     return None if math.isnan(v) else float(v)
 
 
+def saliency_array(a: np.ndarray | ScoredMap) -> np.ndarray:
+    """The array the saliency metrics read: ``a`` itself when an array (a model's float32
+    map, as ``maps export`` writes it), else the scored map's pixels as float32."""
+    if isinstance(a, np.ndarray):
+        return a
+    if isinstance(a, DenseMap):
+        return a.array
+    return a.to_array().astype(np.float32)
+
+
+def _mask_pixels(plan: ScoringPlan, row: int) -> MaskPixels:
+    """The binary mask of one row: the rater's runs, or the fusion's segments with F >= 1/2."""
+    if plan.fusion[row]:
+        sel = (plan.seg_row == row) & (plan.seg_values >= BINARY_FUSION_AT)
+        return MaskPixels.from_runs(plan.size, plan.seg_starts[sel], plan.seg_stops[sel])
+    sel = plan.run_row == row
+    return MaskPixels.from_runs(plan.size, plan.run_starts[sel], plan.run_stops[sel])
+
+
+def _saliency(plan: ScoringPlan, a: np.ndarray | ScoredMap, tolerance: int) -> list[dict[str, float | None]]:
+    stats = MapStats.from_map(saliency_array(a))
+    return [score_mask(stats, _mask_pixels(plan, i), tolerance).as_row() for i in range(len(plan.keys))]
+
+
 def score_map(
-    ref: ImageReference | ScoringPlan, a: np.ndarray | ScoredMap, fusion_rule: str = DEFAULT_RULE
+    ref: ImageReference | ScoringPlan, a: np.ndarray | ScoredMap, fusion_rule: str = DEFAULT_RULE, *,
+    saliency: bool = True, tolerance: int = 0,
 ) -> list[ScoreRow]:
     """All rows for one image: per characteristic (and ``union``), per rater, then the fusion.
 
     ``ref``: the image's references (or their :func:`scoring_plan`); ``a``: float32/float64 (height, width) in [0, 1] at the image's full
     resolution, or a :class:`~dermx_bench.consensus.maps.ScoredMap` of that size. Sums
-    are taken in float64 over the column-major pixel order.
+    are taken in float64 over the column-major pixel order. ``saliency``: also score the
+    metrics of METHODS §9 (:func:`~dermx_bench.masks.saliency.score_mask` on
+    :func:`saliency_array`, the pointing game with ``tolerance`` pixels); else they are None.
     """
     plan = ref if isinstance(ref, ScoringPlan) else scoring_plan(ref, fusion_rule)
     m = as_scored_map(a)
@@ -210,7 +257,9 @@ def score_map(
     min_c = np.where(plan.fusion, n - f_max, (n - s) - (sum_a - on_s))
     f1, sens, spec = vector_scores(sum_min, np.full(n_rows, sum_a), s, min_c, n - s)
     zero = not bool(sum_a > 0)
+    extra = _saliency(plan, a, tolerance) if saliency else [{}] * n_rows
     return [
-        ScoreRow(plan.image, ch, reference, _none(f1[i]), _none(sens[i]), _none(spec[i]), sum_a, float(s[i]), zero)
+        ScoreRow(plan.image, ch, reference, _none(f1[i]), _none(sens[i]), _none(spec[i]), sum_a, float(s[i]), zero,
+                 **extra[i])
         for i, (ch, reference) in enumerate(plan.keys)
     ]

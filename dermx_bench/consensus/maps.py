@@ -68,6 +68,11 @@ class DenseMap:
         self._min_prefixes: dict[float, np.ndarray] = {}
 
     @property
+    def array(self) -> np.ndarray:
+        """The map as given (its dtype kept)."""
+        return self._a
+
+    @property
     def size(self) -> tuple[int, int]:
         return (int(self._a.shape[0]), int(self._a.shape[1]))
 

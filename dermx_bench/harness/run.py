@@ -8,6 +8,8 @@
     summary.md        the same as readable tables
     entry.json        the leaderboard entry (schema: dermx_bench.results.entry)
     overlays/*.png    photo | union of the dermatologists' masks | the model's map
+    maps.bin, maps.csv every map on the model's grid with its geometry (dermx_bench.harness.saved_maps):
+                      ``rescore`` and ``maps export`` work from them without the model
     run_state.json    what the run was made with and how far it got (for --resume)
 
 Every check (options, submission, store and baseline, photographs, output folder)
@@ -51,7 +53,10 @@ from dermx_bench.harness.device import choose_memory_format, torch_format
 from dermx_bench.harness.run_plan import Plan, ScoreOptions, plan_run
 from dermx_bench.harness.run_report import render_overlay
 from dermx_bench.harness.run_results import csv_lines, finalise, overlay_stem
+from dermx_bench.harness.saved_maps import encode_maps
 from dermx_bench.harness.run_state import (
+    MAPS_PART_BIN,
+    MAPS_PART_CSV,
     PARTIAL,
     STATE_FILE,
     RunConflictError,
@@ -109,8 +114,11 @@ class _Scorer:
     def _predicted_targets(self, logits: np.ndarray) -> list[int]:
         return [int(self.dx_cols[j]) for j in logits[:, self.dx_cols].argmax(axis=1)]
 
-    def score(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> tuple[list[list[Any]], list[list[Any]]]:
-        """The batch's ``scores.csv`` and ``predictions.csv`` rows (its overlays left to :meth:`draw_overlays`)."""
+    def score(
+        self, batch_refs: Sequence[ImageReference], x: np.ndarray
+    ) -> tuple[list[list[Any]], list[list[Any]], list[tuple[str, np.ndarray, Any]]]:
+        """The batch's ``scores.csv`` and ``predictions.csv`` rows and its maps to keep
+        (image, grid, geometry; its overlays left to :meth:`draw_overlays`)."""
         import torch
 
         from dermx_bench.harness.images import upsample_map
@@ -127,22 +135,29 @@ class _Scorer:
             raise SubmissionError(f"batch of {', '.join(names)}: {exc}") from None
         if not np.isfinite(cam.logits).all():
             raise SubmissionError(f"the model's outputs are not finite for one of: {', '.join(names)}")
-        pred_idx = cam.logits[:, self.dx_cols].argmax(axis=1)
+        dx_logits = cam.logits[:, self.dx_cols].astype(np.float64)
+        pred_idx = dx_logits.argmax(axis=1)
+        probs = np.exp(dx_logits - dx_logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
         score_rows: list[list[Any]] = []
         pred_rows: list[list[Any]] = []
+        kept: list[tuple[str, np.ndarray, Any]] = []
         for i, ref in enumerate(batch_refs):
-            full = upsample_map(cam.maps[i], plan.geoms[ref.image])
+            grid = np.ascontiguousarray(cam.maps[i], dtype=np.float32)
+            full = upsample_map(grid, plan.geoms[ref.image])
+            kept.append((ref.image, grid, plan.geoms[ref.image]))
             rows = score_map(ref, full)
             score_rows += [[getattr(r, c) for c in SCORE_COLUMNS] for r in rows]
             map_sum = float(full.sum(dtype=np.float64))
             predicted = lm.classes[int(self.dx_cols[pred_idx[i]])]
             explained = lm.classes[int(cam.targets[i])]
-            pred_rows.append([ref.image, ref.gold, explained, predicted, not bool(map_sum > 0), map_sum])
+            pred_rows.append([ref.image, ref.gold, explained, predicted, not bool(map_sum > 0), map_sum,
+                              bool(full.max() == full.min()), *(float(p) for p in probs[i])])
             if ref.image in self.overlays:
                 f1 = next((r.f1 for r in rows if r.characteristic == UNION
                            and r.reference.startswith(FUSION_PREFIX)), None)
                 self.pending.append(functools.partial(self._overlay, ref, full, predicted, explained, f1))
-        return score_rows, pred_rows
+        return score_rows, pred_rows, kept
 
     def draw_overlays(self) -> None:
         """Draw the overlays of the last scored batch (after its cost check: a refused run writes none)."""
@@ -237,7 +252,7 @@ def _execute(
             started = time.perf_counter()
             x = nxt.result()
             nxt = load(b + 1)
-            score_rows, pred_rows = scorer.score(batches[b], x)
+            score_rows, pred_rows, maps = scorer.score(batches[b], x)
             if b == done:  # cost before work: the first batch of this call, timed
                 estimate = scorer.estimate(len(batches[b]), time.perf_counter() - started,
                                            sum(len(bb) for bb in batches[b + 1:]))
@@ -245,9 +260,12 @@ def _execute(
                     on_estimate(estimate)
                 check_cost(estimate, o.allow_slow)
             scorer.draw_overlays()
+            blob, map_rows = encode_maps(maps, int(state.get("bytes", {}).get(MAPS_PART_BIN, 0)))
             sizes = {
                 "scores.part.csv": append(part / "scores.part.csv", csv_lines(score_rows)),
                 "predictions.part.csv": append(part / "predictions.part.csv", csv_lines(pred_rows)),
+                MAPS_PART_BIN: append(part / MAPS_PART_BIN, blob),
+                MAPS_PART_CSV: append(part / MAPS_PART_CSV, csv_lines(map_rows)),
             }
             state.update({"batches_done": b + 1, "images_done": sum(len(bb) for bb in batches[: b + 1]),
                           "bytes": sizes})

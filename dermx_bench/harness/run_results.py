@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,10 +22,11 @@ import numpy as np
 
 from dermx_bench import __version__
 from dermx_bench.core.files import json_document, write_atomic
-from dermx_bench.core.names import PREDICTION_COLUMNS, SCORE_COLUMNS
+from dermx_bench.core.names import PREDICTION_COLUMNS, PROBABILITY_PREFIX, SCORE_COLUMNS
 from dermx_bench.harness.run_plan import Plan, ScoreOptions
 from dermx_bench.harness.run_report import render_markdown
-from dermx_bench.harness.run_state import PARTIAL, RunState
+from dermx_bench.harness.run_state import MAPS_PART_BIN, MAPS_PART_CSV, PARTIAL, RunState
+from dermx_bench.harness.saved_maps import MAP_COLUMNS, MAPS_BIN, MAPS_CSV
 from dermx_bench.results.entry import (
     SCHEMA_VERSION,
     Bootstrap,
@@ -38,7 +40,7 @@ from dermx_bench.results.entry import (
     parse_entry,
 )
 from dermx_bench.results.figures import Diagnosis, ImageScores, Localisation
-from dermx_bench.results.run import AllZeroMaps, ExcludedImages, RunSummary, SkippedPhotographs
+from dermx_bench.results.run import AllZeroMaps, ConstantMaps, ExcludedImages, RunSummary, SkippedPhotographs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,7 +86,7 @@ def versions() -> Versions:
 def build_entry(
     plan: Plan, opts: ScoreOptions, localisation: dict[str, Localisation],
     per_image_union: dict[str, ImageScores], diagnosis: Diagnosis, n_images: int, n_all_zero: int,
-    started_at: str, run_files: RunFiles,
+    started_at: str, run_files: RunFiles, n_constant: int = 0,
 ) -> Entry:
     """The leaderboard entry of a run (schema :mod:`dermx_bench.results.entry`), without its digest."""
     from dermx_bench.stats.figures import FIGURES_VERSION, figure_rules
@@ -109,6 +111,7 @@ def build_entry(
         n_images=n_images,
         n_reference_images=plan.n_reference_images,
         n_all_zero_maps=n_all_zero,
+        n_constant_maps=n_constant,
         localisation=localisation,
         per_image_union=per_image_union,
         diagnosis=diagnosis,
@@ -154,23 +157,28 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
 
     part = out / PARTIAL
     scores_csv = csv_lines([SCORE_COLUMNS]) + (part / "scores.part.csv").read_bytes()
-    preds_csv = csv_lines([PREDICTION_COLUMNS]) + (part / "predictions.part.csv").read_bytes()
+    lm = plan.loaded
+    probability_columns = [f"{PROBABILITY_PREFIX}{c}" for c in lm.diagnosis_indices]
+    preds_csv = csv_lines([[*PREDICTION_COLUMNS, *probability_columns]]) + (part / "predictions.part.csv").read_bytes()
     write_atomic(out / "scores.csv", scores_csv)
     write_atomic(out / "predictions.csv", preds_csv)
+    write_atomic(out / MAPS_CSV, csv_lines([MAP_COLUMNS]) + (part / MAPS_PART_CSV).read_bytes())
+    os.replace(part / MAPS_PART_BIN, out / MAPS_BIN)
     scores = pd.read_csv(out / "scores.csv")
     preds = pd.read_csv(out / "predictions.csv", keep_default_na=False, dtype={"gold": str})
     onto = load_ontology()
     rules = figure_rules(FIGURES_VERSION)
     localisation = with_baseline(rules.localisation(scores, opts.seed, opts.n_boot, onto.order),
                                  rules.reference_stats(plan.baseline.human()))
-    lm = plan.loaded
     diagnosis = rules.diagnosis(preds, lm.classes, onto.order)
     all_zero = _all_zero(preds, scores, list(localisation))
+    constant = ConstantMaps(n=0, images=sorted(preds.loc[preds["constant"].astype(bool), "image"].astype(str)))
+    constant = constant.model_copy(update={"n": len(constant.images)})
     n_images = len(preds)
     run_files = RunFiles(scores_sha256=hashlib.sha256(scores_csv).hexdigest(),
                          predictions_sha256=hashlib.sha256(preds_csv).hexdigest())
     entry = build_entry(plan, opts, localisation, rules.per_image_union(scores), diagnosis, n_images,
-                        all_zero.n, str(state["started_at"]), run_files)
+                        all_zero.n, str(state["started_at"]), run_files, constant.n)
     summary = RunSummary(
         name=lm.config.name,
         submission=entry.submission,
@@ -186,6 +194,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
         n_reference_images=plan.n_reference_images,
         n_score_rows=len(scores),
         all_zero_maps=all_zero,
+        constant_maps=constant,
         skipped_photographs=SkippedPhotographs(n=len(plan.skipped), by_problem=problem_counts(plan.skipped),
                                                images=plan.skipped),
         excluded_images=ExcludedImages(n=len(plan.excluded), images=plan.excluded),

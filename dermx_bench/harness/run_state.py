@@ -20,7 +20,9 @@ from dermx_bench.core.files import json_document, write_atomic
 PARTIAL = ".partial"
 STATE_FILE = "run_state.json"
 STATE_VERSION = 1
-PARTS = ("scores.part.csv", "predictions.part.csv")
+MAPS_PART_BIN = "maps.part.bin"
+MAPS_PART_CSV = "maps.part.csv"
+PARTS = ("scores.part.csv", "predictions.part.csv", MAPS_PART_BIN, MAPS_PART_CSV)
 """The partial files a run appends each batch's rows to."""
 
 RunState = dict[str, Any]

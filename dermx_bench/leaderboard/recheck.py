@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dermx_bench.core.errors import InputError
-from dermx_bench.core.names import METRIC_NAMES, PREDICTION_COLUMNS
+from dermx_bench.core.names import LEGACY_PREDICTION_COLUMNS, PREDICTION_COLUMNS, PROBABILITY_PREFIX
 from dermx_bench.results.entry import Entry, entry_digest
 from dermx_bench.stats.figures import REFERENCE_LABELS, FigureRules, figure_rules
 
@@ -127,14 +127,18 @@ def baseline_problems(entry: Entry, rules: FigureRules, tol: float = TOLERANCE) 
     except ValueError as exc:
         return [f"human_baseline: {exc}"]
     for c, loc in entry.localisation.items():
-        for m in METRIC_NAMES:
+        for m in rules.metrics:
             base = getattr(loc.baseline, m)
             want_base = getattr(reference[c], m) if c in reference else None
             if base != want_base:
                 out.append(f"localisation.{c}.baseline.{m}: entry says {base!r}, "
                            f"{REFERENCE_LABELS[rules.reference]} in human_baseline gives {want_base!r}")
-            want = rules.compare(getattr(loc.per_rater, m).mean, None if base is None else base.mean)
-            vs = getattr(loc.vs_baseline, m)
+            figure, vs = getattr(loc.per_rater, m), getattr(loc.vs_baseline, m)
+            if figure is None or vs is None:
+                out.append(f"localisation.{c}: figures version {rules.version} needs per_rater.{m} and "
+                           f"vs_baseline.{m}")
+                continue
+            want = rules.compare(figure.mean, None if base is None else base.mean)
             for part in ("difference", "ratio"):
                 said, given = getattr(vs, part), getattr(want, part)
                 if not _close(said, given, tol):
@@ -195,8 +199,10 @@ def _prediction_problems(entry: Entry, preds: pd.DataFrame, scores: pd.DataFrame
                          rules: FigureRules, tol: float) -> list[str]:
     from dermx_bench.darwin.ontology import load_ontology
 
-    if tuple(preds.columns) != PREDICTION_COLUMNS:
-        return [f"predictions.csv: columns {list(preds.columns)}, expected {list(PREDICTION_COLUMNS)}"]
+    columns = tuple(map(str, preds.columns))
+    lead = PREDICTION_COLUMNS if entry.figures >= 3 else LEGACY_PREDICTION_COLUMNS
+    if columns[: len(lead)] != lead or not all(c.startswith(PROBABILITY_PREFIX) for c in columns[len(lead):]):
+        return [f"predictions.csv: columns {list(columns)}, expected {list(lead)} then p:<class> columns"]
     images = [str(i) for i in preds["image"]]
     out: list[str] = []
     if len(set(images)) != len(images):
@@ -205,7 +211,12 @@ def _prediction_problems(entry: Entry, preds: pd.DataFrame, scores: pd.DataFrame
     if unlisted:
         out.append(f"scores.csv: {len(unlisted)} image(s) not in predictions.csv, e.g. {unlisted[0]!r}")
     zero = int((preds["all_zero"].astype(str).str.lower() == "true").sum())
-    for fld, stated, given in (("n_images", entry.n_images, len(images)), ("n_all_zero_maps", entry.n_all_zero_maps, zero)):
+    checks: list[tuple[str, int | None, int]] = [("n_images", entry.n_images, len(images)),
+                                                 ("n_all_zero_maps", entry.n_all_zero_maps, zero)]
+    if "constant" in preds.columns:
+        checks.append(("n_constant_maps", entry.n_constant_maps,
+                       int((preds["constant"].astype(str).str.lower() == "true").sum())))
+    for fld, stated, given in checks:
         if stated != given:
             out.append(f"{fld}: entry says {stated!r}, predictions.csv gives {given!r}")
     try:

@@ -14,10 +14,12 @@ Versions
   ``figures_version``; version 3 adds ``n_reference_images`` (so the
   coverage ``n_images / n_reference_images`` is known), ``run_files`` (sha256 of the
   run's ``scores.csv`` and ``predictions.csv``) and ``digest`` (:func:`entry_digest`);
-  version 4 (written now) adds ``compared_with`` (which human reference ``vs_baseline``
+  version 4 adds ``compared_with`` (which human reference ``vs_baseline``
   compares with: ``like-for-like`` or ``pairwise``), ``human_baseline.like_for_like`` and
   ``human_baseline.floors`` (the like-for-like reference and the trivial-map floors of
-  METHODS §8). Versions 1 to 3 are still read (their figures were all made with figures
+  METHODS §8); version 5 adds ``n_constant_maps`` (maps with one value everywhere, the
+  all-zero ones included) and comes with figures version 3 (the metrics of METHODS §9 in
+  every figure, diagnostic AUROC). Versions 1 to 4 are still read (their figures were all made with figures
   version 1: compared with the pairwise rater-to-rater table, :attr:`Entry.reference`).
 - ``figures_version`` names the rules that computed the figures from ``scores.csv``
   (estimators, bootstrap, the vs-baseline comparison), listed in
@@ -66,9 +68,9 @@ from dermx_bench.results.figures import (
     ResultModel,
 )
 
-SCHEMA_VERSION: Literal[4] = 4
+SCHEMA_VERSION: Literal[5] = 5
 """The entry schema version this module writes."""
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 """The entry schema versions this module reads."""
 FIRST_FIGURES_VERSION = 1
 """The figures version of every schema-1 entry (they carry no ``figures_version``)."""
@@ -126,7 +128,7 @@ class RunFiles(ResultModel):
 
 
 SINCE: Mapping[str, int] = {"figures_version": 2, "n_reference_images": 3, "run_files": 3, "digest": 3,
-                            "compared_with": 4}
+                            "compared_with": 4, "n_constant_maps": 5}
 """The schema version that added each optional field (absent, None, in older schemas)."""
 
 HUMAN_SINCE: Mapping[str, int] = {"like_for_like": 4, "floors": 4}
@@ -159,9 +161,9 @@ def _check_date(v: str) -> str:
 
 
 class Entry(ResultModel):
-    """A leaderboard entry (schema version 1 to 4). See the module docstring for conventions."""
+    """A leaderboard entry (schema version 1 to 5). See the module docstring for conventions."""
 
-    schema_version: Literal[1, 2, 3, 4]
+    schema_version: Literal[1, 2, 3, 4, 5]
     figures_version: Annotated[int, Field(ge=1, strict=True)] | None = None
     compared_with: Annotated[str, AfterValidator(_check_reference)] | None = None
     name: Annotated[str, AfterValidator(_check_name)]
@@ -178,6 +180,7 @@ class Entry(ResultModel):
     n_images: Count
     n_reference_images: Count | None = None
     n_all_zero_maps: Count
+    n_constant_maps: Count | None = None
     localisation: dict[str, Localisation]
     per_image_union: dict[str, ImageScores]
     diagnosis: Diagnosis
@@ -207,6 +210,9 @@ class Entry(ResultModel):
             raise ValueError(f"localisation must contain the {UNION!r} of characteristics")
         if UNION not in self.human_baseline.localisation:
             raise ValueError(f"human_baseline.localisation must contain {UNION!r}")
+        if self.n_constant_maps is not None and not self.n_all_zero_maps <= self.n_constant_maps <= self.n_images:
+            raise ValueError(f"n_constant_maps ({self.n_constant_maps}) must lie between n_all_zero_maps "
+                             f"({self.n_all_zero_maps}) and n_images ({self.n_images})")
         if self.n_all_zero_maps > self.n_images:
             raise ValueError(
                 f"n_all_zero_maps ({self.n_all_zero_maps}) exceeds n_images ({self.n_images})"

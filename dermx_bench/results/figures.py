@@ -25,8 +25,11 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     WrapSerializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
+
+from dermx_bench.core.names import SALIENCY_METRIC_NAMES, SIGNED_METRICS
 
 _EPS = 1e-9  # tolerance for sums of values in [0, 1] landing a hair outside
 
@@ -44,10 +47,19 @@ def _unit(v: float | None) -> float | None:
     return v
 
 
+def _signed(v: float | None) -> float | None:
+    _finite(v)
+    if v is not None and not (-1 - _EPS <= v <= 1 + _EPS):
+        raise ValueError(f"must lie in [-1, 1], got {v}")
+    return v
+
+
 Finite = Annotated[float | None, AfterValidator(_finite)]
 """A float or null; NaN/inf refused."""
 Unit = Annotated[float | None, AfterValidator(_unit)]
 """A float in [0, 1] or null."""
+Signed = Annotated[float | None, AfterValidator(_signed)]
+"""A float in [-1, 1] or null (a correlation: ``spearman``)."""
 UnitReq = Annotated[float, AfterValidator(_unit)]
 """A float in [0, 1] (required)."""
 Count = Annotated[int, Field(ge=0, strict=True)]
@@ -94,6 +106,41 @@ EMPTY_STAT = Stat(mean=None, std=None, ci_low=None, ci_high=None, n=0)
 """The statistic of no defined value."""
 
 
+class SignedStat(Stat):
+    """A :class:`Stat` of a metric in [-1, 1] (``spearman``)."""
+
+    mean: Signed
+    ci_low: Signed
+    ci_high: Signed
+
+
+def stat_kind(metric: str) -> type[Stat]:
+    """The statistic class of a metric's figures: :class:`SignedStat` for a metric in
+    [-1, 1] (:data:`~dermx_bench.core.names.SIGNED_METRICS`), else :class:`Stat`."""
+    return SignedStat if metric in SIGNED_METRICS else Stat
+
+
+def _drop_absent(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    """Serialise a model without its optional saliency fields that are None (absent).
+
+    The metrics of METHODS §9 were added in entry schema 5 (figures version 3); an older
+    entry has none of them and is written exactly as it was read.
+    """
+    out = handler(value)
+    return {k: v for k, v in out.items() if not (k in SALIENCY_METRIC_NAMES + _NEW_DIAGNOSIS and v is None)}
+
+
+_NEW_DIAGNOSIS = ("auroc", "macro_auroc", "n_constant_maps")
+
+
+class _WithSaliency(ResultModel):
+    """Base of the per-metric models: absent saliency metrics are left out when written."""
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _drop_absent(self, handler)
+
+
 def _saved_order(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
     """Serialise metric -> Stat with each Stat's keys sorted, the order a store keeps them in.
 
@@ -104,19 +151,27 @@ def _saved_order(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
     return {m: (None if s is None else dict(sorted(s.items()))) for m, s in out.items()}
 
 
-class MetricStats(ResultModel):
-    """F1, sensitivity and specificity, each a :class:`Stat`."""
+class MetricStats(_WithSaliency):
+    """F1, sensitivity and specificity, each a :class:`Stat`; from figures version 3 also
+    each metric of METHODS §9 (``spearman`` a :class:`SignedStat`; None: not computed)."""
 
     f1: Stat
     sensitivity: Stat
     specificity: Stat
+    best_dice: Stat | None = None
+    best_iou: Stat | None = None
+    spearman: SignedStat | None = None
+    pointing_game: Stat | None = None
+    auroc: Stat | None = None
+    relevance_mass: Stat | None = None
+    relevance_rank: Stat | None = None
 
 
 SavedMetricStats = Annotated[MetricStats, WrapSerializer(_saved_order)]
 """:class:`MetricStats` taken from a saved baseline (written with sorted keys)."""
 
 
-class BaselineStats(ResultModel):
+class BaselineStats(_WithSaliency):
     """The inter-rater baseline of one characteristic (``None`` where none was saved).
 
     Written with each Stat's keys sorted (see :class:`SavedMetricStats`).
@@ -125,6 +180,13 @@ class BaselineStats(ResultModel):
     f1: Stat | None
     sensitivity: Stat | None
     specificity: Stat | None
+    best_dice: Stat | None = None
+    best_iou: Stat | None = None
+    spearman: SignedStat | None = None
+    pointing_game: Stat | None = None
+    auroc: Stat | None = None
+    relevance_mass: Stat | None = None
+    relevance_rank: Stat | None = None
 
 
 SavedBaselineStats = Annotated[BaselineStats, WrapSerializer(_saved_order)]
@@ -141,10 +203,17 @@ class Comparison(ResultModel):
     ratio: Finite
 
 
-class VsBaseline(ResultModel):
+class VsBaseline(_WithSaliency):
     f1: Comparison
     sensitivity: Comparison
     specificity: Comparison
+    best_dice: Comparison | None = None
+    best_iou: Comparison | None = None
+    spearman: Comparison | None = None
+    pointing_game: Comparison | None = None
+    auroc: Comparison | None = None
+    relevance_mass: Comparison | None = None
+    relevance_rank: Comparison | None = None
 
 
 class LocalisationScores(ResultModel):
@@ -174,21 +243,32 @@ class Localisation(LocalisationScores):
     vs_baseline: VsBaseline
 
 
-class ImageScores(ResultModel):
-    """Union-of-characteristics scores of one image (averaged over raters)."""
+class ImageScores(_WithSaliency):
+    """Union-of-characteristics scores of one image (averaged over raters); the metrics of
+    METHODS §9 from figures version 3 (absent before; None also where undefined)."""
 
     f1: Unit
     sensitivity: Unit
     specificity: Unit
+    best_dice: Unit = None
+    best_iou: Unit = None
+    spearman: Signed = None
+    pointing_game: Unit = None
+    auroc: Unit = None
+    relevance_mass: Unit = None
+    relevance_rank: Unit = None
 
 
-class ClassScores(ResultModel):
-    """One-vs-rest diagnostic scores of one disease over ``n`` images of it."""
+class ClassScores(_WithSaliency):
+    """One-vs-rest diagnostic scores of one disease over ``n`` images of it; ``auroc``
+    (figures version 3 on): the model's probability of the disease as a one-vs-rest
+    classifier over every image with a gold diagnosis (None: undefined or not computed)."""
 
     f1: Unit
     sensitivity: Unit
     specificity: Unit
     n: Count
+    auroc: Unit = None
 
 
 class Confusion(ResultModel):
@@ -207,13 +287,18 @@ class Confusion(ResultModel):
         return self
 
 
-class Diagnosis(ResultModel):
-    """A model's diagnostic performance (see :func:`dermx_bench.stats.diagnosis.diagnosis_scores`)."""
+class Diagnosis(_WithSaliency):
+    """A model's diagnostic performance (see :func:`dermx_bench.stats.diagnosis.diagnosis_scores`).
+
+    ``macro_auroc`` (figures version 3 on): the mean of the classes' one-vs-rest AUROC
+    where defined (Young et al.); None when no class has one, or not computed.
+    """
 
     accuracy: UnitReq
     macro_f1: UnitReq
     per_class: dict[str, ClassScores]
     confusion: Confusion
+    macro_auroc: Unit = None
 
 
 class HumanDiagnosis(ResultModel):

@@ -19,6 +19,15 @@ class AllZeroMaps(ResultModel):
     by_characteristic: dict[str, Count]
 
 
+class ConstantMaps(ResultModel):
+    """Maps with one value everywhere (all-zero maps included): how many and which images.
+
+    What each metric gives such a map is its constant-map policy (docs/metrics.md)."""
+
+    n: Count
+    images: list[str]
+
+
 class SkippedPhotographs(ResultModel):
     """Images left out with ``--skip-missing``: counts per problem, and image -> problem."""
 
@@ -60,6 +69,7 @@ class RunSummary(ResultModel):
     n_reference_images: Count
     n_score_rows: Count
     all_zero_maps: AllZeroMaps
+    constant_maps: ConstantMaps | None = None
     skipped_photographs: SkippedPhotographs
     excluded_images: ExcludedImages
     images_without_gold: Count

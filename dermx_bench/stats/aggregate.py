@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from dermx_bench.core.names import FUSION_PREFIX, METRIC_NAMES, RATER_PREFIX, UNION
+from dermx_bench.core.names import ALL_METRIC_NAMES, FUSION_PREFIX, METRIC_NAMES, RATER_PREFIX, UNION
 from dermx_bench.results.figures import (
     BaselineStats,
     ImageScores,
@@ -28,6 +28,7 @@ from dermx_bench.results.figures import (
     LocalisationScores,
     MetricStats,
     VsBaseline,
+    stat_kind,
 )
 from dermx_bench.stats.estimators import compare, image_stat
 
@@ -63,7 +64,7 @@ def per_image(
 
 
 def _metric_stats(frame: pd.DataFrame | None, seed: int, n_boot: int, metrics: Sequence[str]) -> MetricStats:
-    stats = {m: image_stat([] if frame is None else frame[m].tolist(), seed, n_boot) for m in metrics}
+    stats = {m: image_stat([] if frame is None else frame[m].tolist(), seed, n_boot, stat_kind(m)) for m in metrics}
     return MetricStats(**stats)
 
 
@@ -138,15 +139,21 @@ def seated_scores(
     return _localisation(per_rater, fused, n_images, seed, n_boot, order, metrics)
 
 
-def per_image_union(scores: pd.DataFrame) -> dict[str, ImageScores]:
+def per_image_union(scores: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> dict[str, ImageScores]:
     """Per image, the union scores averaged over raters (``None`` where undefined)."""
-    per_rater, _ = per_image(scores[scores["characteristic"].astype(str) == UNION])
+    per_rater, _ = per_image(_typed(scores[scores["characteristic"].astype(str) == UNION], metrics,
+                                    ("characteristic", "image")), metrics=metrics)
     out: dict[str, ImageScores] = {}
     if per_rater.empty:
         return out
     for image, row in per_rater.xs(UNION, level="characteristic").iterrows():
-        out[str(image)] = ImageScores(**{m: (None if np.isnan(row[m]) else float(row[m])) for m in METRIC_NAMES})
+        out[str(image)] = ImageScores(**{m: (None if np.isnan(row[m]) else float(row[m])) for m in metrics})
     return out
+
+
+def metrics_of(stats: MetricStats) -> list[str]:
+    """The metrics a figures block holds (the fuzzy ones, and the saliency metrics when computed)."""
+    return [m for m in ALL_METRIC_NAMES if getattr(stats, m) is not None]
 
 
 def with_baseline(
@@ -162,10 +169,11 @@ def with_baseline(
     out: dict[str, Localisation] = {}
     for ch, block in localisation.items():
         base = baseline.get(ch)
-        b = BaselineStats(**{m: (None if base is None else getattr(base, m)) for m in METRIC_NAMES})
+        metrics = metrics_of(block.per_rater)
+        b = BaselineStats(**{m: (None if base is None else getattr(base, m)) for m in metrics})
         vs = VsBaseline(**{
             m: compare(getattr(block.per_rater, m).mean, None if getattr(b, m) is None else getattr(b, m).mean)
-            for m in METRIC_NAMES
+            for m in metrics
         })
         out[ch] = Localisation(**dict(block), baseline=b, vs_baseline=vs)
     return out

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dermx_bench.core.names import IGNORE_CLASS
+from dermx_bench.core.names import IGNORE_CLASS, PROBABILITY_PREFIX
 from dermx_bench.results.figures import ClassScores, Confusion, Diagnosis
 from dermx_bench.stats.aggregate import Order
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def _ratio(num: int, den: int) -> float | None:
     return None if den == 0 else num / den
@@ -84,3 +85,43 @@ def predictions_diagnosis(
     gold = [str(g) for g in with_gold["gold"]]
     labels = order(sorted({c for c in classes if c != IGNORE_CLASS} | set(gold)))
     return diagnosis_scores(gold, [str(p) for p in with_gold["predicted"]], labels)
+
+
+def one_vs_rest_auroc(score: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """Area under the ROC curve of ``score`` as a classifier of ``positive`` (ties count one
+    half: the Mann-Whitney U statistic over positives x negatives); None unless both classes
+    occur. Equals scikit-learn's ``roc_auc_score(positive, score)``."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(positive, bool)
+    n1 = int(y.sum())
+    n0 = y.size - n1
+    if n1 == 0 or n0 == 0:
+        return None
+    ranks = rankdata(np.asarray(score, np.float64))
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def predictions_diagnosis_auroc(preds: pd.DataFrame, classes: Sequence[str], order: Order) -> Diagnosis:
+    """:func:`predictions_diagnosis` plus each class's one-vs-rest AUROC and their macro mean
+    (figures version 3; Young et al.).
+
+    Per diagnosis class with a ``p:<class>`` column: :func:`one_vs_rest_auroc` of that
+    probability against "gold is this class" over the images with a gold diagnosis;
+    ``macro_auroc``: the mean over the classes where it is defined (None if none is).
+    """
+    dx = predictions_diagnosis(preds, classes, order)
+    with_gold = preds[preds["gold"] != ""]
+    gold = with_gold["gold"].astype(str).to_numpy()
+    per_class = dict(dx.per_class)
+    aurocs: list[float] = []
+    for name, cs in dx.per_class.items():
+        column = f"{PROBABILITY_PREFIX}{name}"
+        if column not in with_gold.columns:
+            continue
+        value = one_vs_rest_auroc(with_gold[column].astype(np.float64).tolist(), (gold == name).tolist())
+        per_class[name] = cs.model_copy(update={"auroc": value})
+        if value is not None:
+            aurocs.append(value)
+    return dx.model_copy(update={"per_class": per_class,
+                                 "macro_auroc": float(np.mean(aurocs)) if aurocs else None})

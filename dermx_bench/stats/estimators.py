@@ -120,22 +120,25 @@ def _interval(means: np.ndarray, levels: tuple[float, float]) -> tuple[float, fl
     return float(lo), float(hi)
 
 
-def image_stat(values: Iterable[Any], seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_N_BOOT) -> Stat:
+def image_stat(
+    values: Iterable[Any], seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_N_BOOT, kind: type[Stat] = Stat
+) -> Stat:
     """One value per image -> mean over images, sample std (ddof 1), image-bootstrap interval.
 
     ``values``: per-image floats (None/NaN = undefined there, left out). The interval is
     the 2.5/97.5 percentiles of the means of ``n_boot`` resamples of the images
-    (``default_rng(seed)``), None when ``n_boot`` is 0. No defined value: :data:`EMPTY_STAT`.
+    (``default_rng(seed)``), None when ``n_boot`` is 0. No defined value: :data:`EMPTY_STAT`
+    (of ``kind``: :class:`~dermx_bench.results.figures.SignedStat` for a metric in [-1, 1]).
     """
     v = defined(values)
     if v.size == 0:
-        return EMPTY_STAT
+        return EMPTY_STAT if kind is Stat else kind(**EMPTY_STAT.model_dump())
     mean, std = mean_std(v, 1)
     lo: float | None = None
     hi: float | None = None
     if n_boot > 0:
         lo, hi = _interval(_seeded_means(v, seed, n_boot), _LEVELS)
-    return Stat(mean=mean, std=_none(std), ci_low=lo, ci_high=hi, n=int(v.size))
+    return kind(mean=mean, std=_none(std), ci_low=lo, ci_high=hi, n=int(v.size))
 
 
 def cluster_bootstrap_ci(

@@ -26,16 +26,25 @@ human reference** of METHODS §8 (``human_baseline.like_for_like.<c>.per_rater``
 rater's own explanation scored exactly as a model's map). Entries of version 1 are still
 re-checked with version 1's rules and labelled "compared with the pairwise rater-to-rater
 table".
+
+Version 3: as version 2, plus the localisation metrics of METHODS §9 (best_dice, best_iou,
+spearman, pointing_game, auroc, relevance_mass, relevance_rank: ``scores.csv`` columns of
+the same names) in every figure, per-image union score and comparison with the reference
+(the like-for-like reference's own value of each metric, where the saved baseline has it);
+``diagnosis`` adds each class's one-vs-rest AUROC and the macro mean from the ``p:<class>``
+probability columns of ``predictions.csv``
+(:func:`~dermx_bench.stats.diagnosis.predictions_diagnosis_auroc`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dermx_bench.core.errors import DermxError
-from dermx_bench.core.names import LIKE_FOR_LIKE, PAIRWISE
+from dermx_bench.core.names import ALL_METRIC_NAMES, LIKE_FOR_LIKE, METRIC_NAMES, PAIRWISE
 from dermx_bench.results.figures import (
     Comparison,
     Diagnosis,
@@ -45,7 +54,7 @@ from dermx_bench.results.figures import (
     MetricStats,
 )
 from dermx_bench.stats.aggregate import Order, aggregate_scores, per_image_union
-from dermx_bench.stats.diagnosis import predictions_diagnosis
+from dermx_bench.stats.diagnosis import predictions_diagnosis, predictions_diagnosis_auroc
 from dermx_bench.stats.estimators import compare
 
 if TYPE_CHECKING:
@@ -78,7 +87,8 @@ class FigureRules:
 
     ``reference``: the human reference ``vs_baseline`` compares with
     (:data:`~dermx_bench.core.names.HUMAN_REFERENCES`); ``reference_stats`` picks its
-    figures per characteristic from an entry's ``human_baseline``.
+    figures per characteristic from an entry's ``human_baseline``; ``metrics``: the
+    localisation metrics the figures hold (``scores.csv`` columns).
     """
 
     version: int
@@ -88,6 +98,7 @@ class FigureRules:
     diagnosis: Callable[[pd.DataFrame, Sequence[str], Order], Diagnosis] = predictions_diagnosis
     reference: str = PAIRWISE
     reference_stats: Callable[[HumanBaseline], Mapping[str, MetricStats]] = pairwise_reference
+    metrics: tuple[str, ...] = METRIC_NAMES
 
 
 FIGURE_RULES: dict[int, FigureRules] = {
@@ -95,10 +106,14 @@ FIGURE_RULES: dict[int, FigureRules] = {
                    reference_stats=pairwise_reference),
     2: FigureRules(2, aggregate_scores, per_image_union, compare, reference=LIKE_FOR_LIKE,
                    reference_stats=like_for_like_reference),
+    3: FigureRules(3, functools.partial(aggregate_scores, metrics=ALL_METRIC_NAMES),
+                   functools.partial(per_image_union, metrics=ALL_METRIC_NAMES), compare,
+                   diagnosis=predictions_diagnosis_auroc, reference=LIKE_FOR_LIKE,
+                   reference_stats=like_for_like_reference, metrics=ALL_METRIC_NAMES),
 }
 """The figures versions this code can compute, by number."""
 
-FIGURES_VERSION = 2
+FIGURES_VERSION = 3
 """The figures version new entries are made with."""
 
 RETIRED: Mapping[int, str] = {}

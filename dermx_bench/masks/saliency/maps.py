@@ -250,11 +250,17 @@ class MaskPixels:
             raise ValueError(f"RLE runs do not cover the {h}x{w} pixels of its size")
         bounds = np.cumsum(runs)
         stops = bounds[1::2]
-        starts = bounds[0::2][: stops.size]
-        lengths = stops - starts
+        return cls.from_runs((h, w), bounds[0::2][: stops.size], stops)
+
+    @classmethod
+    def from_runs(cls, shape: tuple[int, int], starts: np.ndarray, stops: np.ndarray) -> MaskPixels:
+        """From runs of ones ``[starts[i], stops[i])`` in column-major pixel order (int
+        arrays, sorted and disjoint, as a COCO RLE's runs are), O(runs + |S|)."""
+        starts = np.asarray(starts, np.int64)
+        lengths = np.asarray(stops, np.int64) - starts
         offsets = np.cumsum(lengths) - lengths
         index = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
-        return cls((h, w), index)
+        return cls((int(shape[0]), int(shape[1])), index)
 
     @classmethod
     def of(cls, s: np.ndarray | RLE | MaskPixels) -> MaskPixels:

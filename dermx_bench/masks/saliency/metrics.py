@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from dermx_bench.core.names import SALIENCY_METRIC_NAMES, THRESHOLD_METRICS, THRESHOLD_SUFFIX
 from dermx_bench.core.registry import Registry
 from dermx_bench.masks.rle import RLE
 from dermx_bench.masks.saliency.maps import THRESHOLD_STEPS, MapStats, MaskPixels, check_tolerance
@@ -64,13 +65,6 @@ __all__ = [
     "get_saliency_metric",
 ]
 
-SALIENCY_METRIC_NAMES: tuple[str, ...] = (
-    "best_dice", "best_iou", "spearman", "pointing_game", "auroc", "relevance_mass", "relevance_rank",
-)
-"""The metrics of METHODS §9 in report order (future ``scores.csv`` column names)."""
-
-THRESHOLD_METRICS: tuple[str, ...] = ("best_dice", "best_iou")
-"""The metrics whose value comes with a threshold (:class:`Best`)."""
 
 MapLike = np.ndarray | MapStats
 MaskLike = np.ndarray | RLE | MaskPixels
@@ -251,7 +245,7 @@ class SaliencyScores:
             value = getattr(self, name)
             if name in THRESHOLD_METRICS:
                 row[name] = None if value is None else value.value
-                row[f"{name}_threshold"] = None if value is None else value.threshold
+                row[f"{name}{THRESHOLD_SUFFIX}"] = None if value is None else value.threshold
             else:
                 row[name] = value
         return row
