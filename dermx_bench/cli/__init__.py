@@ -45,11 +45,12 @@ def _register() -> None:
         demo_cmd,
         ingest_cmds,
         leaderboard_cmds,
+        rescore_cmds,
         score_cmds,
         submission_cmds,
     )
 
-    for module in (ingest_cmds, agreement_cmds, submission_cmds, score_cmds, leaderboard_cmds, demo_cmd):
+    for module in (ingest_cmds, agreement_cmds, submission_cmds, score_cmds, rescore_cmds, leaderboard_cmds, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dermx_bench.cli.common import emit_json, json_option, progress, store_option
-from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.core.names import ALL_METRIC_NAMES, UNION
 from dermx_bench.harness.explainers import DEFAULT_METHOD, describe, get_explainer, list_explainers
 
 if TYPE_CHECKING:
@@ -164,7 +164,8 @@ def score(
     if summary.excluded_images.n:
         click.echo(f"Excluded {summary.excluded_images.n} image(s) without a gold diagnosis among the "
                    "model's classes")
-    click.echo(f"All-zero maps: {summary.all_zero_maps.n}")
+    click.echo(f"All-zero maps: {summary.all_zero_maps.n}"
+               + ("" if summary.constant_maps is None else f"; constant maps: {summary.constant_maps.n}"))
     union = summary.localisation.get(UNION)
     if union:
         def cell(s: Stat | None) -> str:
@@ -173,13 +174,16 @@ def score(
         floors = summary.human_baseline.floors or {}
         click.echo(f"Union of characteristics (per rater | vs fusion | dermatologists, {summary.compared_with}"
                    + "".join(f" | floor: {name}" for name in floors) + "):")
-        for m in METRIC_NAMES:
-            click.echo(f"  {m:<12} {cell(getattr(union.per_rater, m))} | {cell(getattr(union.fusion, m))} | "
+        for m in ALL_METRIC_NAMES:
+            if getattr(union.per_rater, m) is None:
+                continue
+            click.echo(f"  {m:<14} {cell(getattr(union.per_rater, m))} | {cell(getattr(union.fusion, m))} | "
                        f"{cell(getattr(union.baseline, m))}"
                        + "".join(f" | {cell(getattr(f.localisation[UNION].per_rater, m))}"
                                  if UNION in f.localisation else " | \u2013" for f in floors.values()))
     dx = summary.diagnosis
-    click.echo(f"Diagnosis: accuracy {dx.accuracy:.3f}, macro F1 {dx.macro_f1:.3f}")
+    click.echo(f"Diagnosis: accuracy {dx.accuracy:.3f}, macro F1 {dx.macro_f1:.3f}"
+               + ("" if dx.macro_auroc is None else f", macro AUROC {dx.macro_auroc:.3f}"))
     click.echo(f"Details: {out_dir}/summary.md")
 
 

@@ -68,6 +68,30 @@ def fleiss_per_image(refs: Sequence[ImageReference], on_image: OnImage = None) -
     return pd.DataFrame(recs, columns=["image", "name", "raters", "drew", "kappa"])
 
 
+def image_kappa(ref: ImageReference) -> float | None:
+    """Fleiss' kappa of one image over characteristics (Singh et al.'s per-image agreement).
+
+    Every (pixel, characteristic) pair is an item that each counting rater labels 1 (inside
+    their mask of that characteristic) or 0, over the localisable characteristics at least
+    one counting rater drew (the union of characteristics left out): the pooled pixel
+    histograms of :func:`fleiss_per_image`. None with fewer than two counting raters, no
+    drawing, or when undefined (every label the same).
+    """
+    k = len(ref.raters)
+    if k < 2:
+        return None
+    hist = np.zeros(k + 1, np.int64)
+    for name, drawn in ref.masks.items():
+        if name == UNION or not drawn:
+            continue
+        lengths, cov = ref.coverage(name)
+        h = np.bincount(cov, weights=lengths, minlength=len(drawn) + 1).astype(np.int64)
+        hist[: h.size] += h
+    if hist[1:].sum() == 0:
+        return None
+    return fleiss_kappa_from_histogram(hist)
+
+
 def fleiss_table_from_refs(
     refs: Sequence[ImageReference], multi_diagnosis: str, ontology: Ontology,
     report: dict[str, Any] | None = None, on_image: OnImage = None,

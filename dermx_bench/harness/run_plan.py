@@ -146,9 +146,11 @@ def pick_overlays(refs: Sequence[ImageReference], gold: dict[str, str | None], n
     return sorted(chosen[:n])
 
 
-def _read_store(
+def read_store(
     store_path: str | Path, onto: Ontology
 ) -> tuple[SavedBaseline, str, list[ImageReference], dict[str, Any]]:
+    """The store's saved baseline, content hash, references (as the baseline selected them)
+    and image records; StoreError when there is nothing to score against."""
     from dermx_bench.consensus.baseline import load_baseline
     from dermx_bench.consensus.references import load_references
     from dermx_bench.store.db import Store
@@ -186,7 +188,7 @@ def plan_run(
     device = resolve_device(opts.device)
     loaded = load_submission(submission, trust_code=opts.trust_code, ontology=onto,
                              need_target_layer=get_explainer(opts.method).uses_target_layer)
-    baseline, store_hash, refs, infos = _read_store(store_path, onto)
+    baseline, store_hash, refs, infos = read_store(store_path, onto)
     dx_index = loaded.diagnosis_indices
     excluded: dict[str, str] = {}
     kept = []

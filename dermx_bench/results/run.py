@@ -8,7 +8,7 @@ from pydantic import Field
 
 from dermx_bench.core.names import PAIRWISE
 from dermx_bench.results.entry import Bootstrap, Submission
-from dermx_bench.results.figures import Count, Diagnosis, HumanBaseline, Localisation, ResultModel
+from dermx_bench.results.figures import Count, Diagnosis, HumanBaseline, Localisation, ResultModel, Stat
 
 
 class AllZeroMaps(ResultModel):
@@ -86,3 +86,40 @@ class RunSummary(ResultModel):
     def partial(self) -> bool:
         """Fewer images scored than a complete run scores (a ``--limit`` run, skipped photographs, ...)."""
         return self.n_images < self.n_reference_images
+
+
+class RescoreFigures(ResultModel):
+    """One characteristic (or ``union``) of a rescore: per chosen metric, the model's figure
+    per rater and against the fusion, the like-for-like human reference's (per rater and
+    against the leave-one-out fusion) and each trivial-map floor's per-rater figure, all on
+    the same images with the same fusion rule (None: not computed)."""
+
+    n_images: Count
+    per_rater: dict[str, Stat | None]
+    fusion: dict[str, Stat | None]
+    reference: dict[str, Stat | None]
+    reference_fusion: dict[str, Stat | None]
+    floors: dict[str, dict[str, Stat | None]]
+
+
+class RescoreSummary(ResultModel):
+    """What ``dermx-bench rescore`` wrote to ``summary.json`` (see :mod:`dermx_bench.harness.rescore`).
+
+    ``fusion``: the rule of the ``fusion:`` rows; ``metrics``: the metrics reported;
+    ``min_kappa``: the per-image Fleiss kappa an image needed (None: no filter) and
+    ``excluded_by_kappa`` the images it left out; ``constant_maps``: scored maps with one
+    value everywhere; ``floors``: name -> what the trivial map is.
+    """
+
+    name: str
+    method: str
+    store_hash: str
+    fusion: str
+    metrics: list[str]
+    min_kappa: float | None
+    n_images: Count
+    excluded_by_kappa: ExcludedImages
+    constant_maps: ConstantMaps
+    bootstrap: Bootstrap
+    floors: dict[str, str]
+    localisation: dict[str, RescoreFigures]
