@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from dermx_bench.cli.common import RegistryChoice, emit_json, json_option
+from dermx_bench.core.names import ALL_METRIC_NAMES
 
 
 def _formats() -> list[str]:
@@ -109,8 +110,12 @@ def validate_cmd(lb_dir: Path, no_recheck: bool, as_json: bool) -> None:
 @click.option("--min-coverage", default=1.0, show_default=True, type=click.FloatRange(0, 1),
               help="Rank only entries that scored at least this share of the images with a reference; "
                    "the others are listed apart, unranked.")
-def publish_cmd(lb_dir: Path, fmt: str, out: str, seed: int, n_boot: int, top: int, min_coverage: float) -> None:
-    """Publish the leaderboard tables (or site) ranked by union F1.
+@click.option("--rank-by", default="f1", show_default=True, type=click.Choice(list(ALL_METRIC_NAMES)),
+              metavar="METRIC", help="The union metric entries are ranked (and tested) by: "
+                                     + ", ".join(ALL_METRIC_NAMES) + ".")
+def publish_cmd(lb_dir: Path, fmt: str, out: str, seed: int, n_boot: int, top: int, min_coverage: float,
+                rank_by: str) -> None:
+    """Publish the leaderboard tables (or site) ranked by union F1 (or --rank-by METRIC).
 
     One row per entry plus the dermatologists' row (inter-rater agreement) on the
     same columns, and a table of sensitivity per characteristic. Each entry shows its
@@ -121,7 +126,8 @@ def publish_cmd(lb_dir: Path, fmt: str, out: str, seed: int, n_boot: int, top: i
 
     if fmt == "html" and out == "-":
         raise click.UsageError("--format html writes a folder; give --out DIR")
-    result = publish(lb_dir, fmt, out, seed=seed, n_boot=n_boot, top=top, min_coverage=min_coverage)
+    result = publish(lb_dir, fmt, out, seed=seed, n_boot=n_boot, top=top, min_coverage=min_coverage,
+                     rank_by=rank_by)
     if out == "-":
         click.echo(result, nl=False)
     else:

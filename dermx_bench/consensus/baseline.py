@@ -33,7 +33,7 @@ BASELINE_KEY = "baseline"
 
 def _pooled(g: pd.DataFrame) -> MetricStats:
     """Each metric of a detail table's rows pooled over its rows, bootstrapped by image."""
-    return MetricStats(**{m: pooled_stat(g[m].to_numpy(), g["image"].to_numpy()) for m in METRIC_NAMES})
+    return MetricStats.model_validate({m: pooled_stat(g[m].to_numpy(), g["image"].to_numpy()) for m in METRIC_NAMES})
 
 
 def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> SavedBaseline:

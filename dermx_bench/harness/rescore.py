@@ -34,7 +34,13 @@ from dermx_bench.core.names import (
     THRESHOLD_SUFFIX,
 )
 from dermx_bench.results.figures import LocalisationScores, Stat
-from dermx_bench.results.run import ConstantMaps, ExcludedImages, RescoreFigures, RescoreSummary, RunSummary
+from dermx_bench.results.run import (
+    ConstantMaps,
+    ExcludedImages,
+    RescoreFigures,
+    RescoreSummary,
+    RunSummary,
+)
 
 if TYPE_CHECKING:
     from dermx_bench.consensus.references import ImageReference

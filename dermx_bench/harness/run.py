@@ -53,7 +53,6 @@ from dermx_bench.harness.device import choose_memory_format, torch_format
 from dermx_bench.harness.run_plan import Plan, ScoreOptions, plan_run
 from dermx_bench.harness.run_report import render_overlay
 from dermx_bench.harness.run_results import csv_lines, finalise, overlay_stem
-from dermx_bench.harness.saved_maps import encode_maps
 from dermx_bench.harness.run_state import (
     MAPS_PART_BIN,
     MAPS_PART_CSV,
@@ -68,6 +67,7 @@ from dermx_bench.harness.run_state import (
     prepare_out,
     write_state,
 )
+from dermx_bench.harness.saved_maps import encode_maps
 from dermx_bench.results.run import RunSummary
 
 if TYPE_CHECKING:

@@ -40,7 +40,13 @@ from dermx_bench.results.entry import (
     parse_entry,
 )
 from dermx_bench.results.figures import Diagnosis, ImageScores, Localisation
-from dermx_bench.results.run import AllZeroMaps, ConstantMaps, ExcludedImages, RunSummary, SkippedPhotographs
+from dermx_bench.results.run import (
+    AllZeroMaps,
+    ConstantMaps,
+    ExcludedImages,
+    RunSummary,
+    SkippedPhotographs,
+)
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 
 from dermx_bench import __version__
 from dermx_bench.core.errors import InputError
-from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES, PAIRWISE, UNION
+from dermx_bench.core.names import ALL_METRIC_NAMES, LIKE_FOR_LIKE, METRIC_NAMES, PAIRWISE, UNION
 from dermx_bench.leaderboard.ranking import (
     DEFAULT_ALPHA,
     DEFAULT_N_BOOT,
+    DEFAULT_RANK_BY,
     DEFAULT_SEED,
     DEFAULT_TOP,
     Ranked,
@@ -92,6 +93,8 @@ class Row:
     n_reference_images: int | None = None
     at_floor: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     compared_with: str | None = None
+    n_constant_maps: int | None = None
+    rank_value: Stat | None = None
 
     def significant(self, alpha: float) -> bool | None:
         return None if self.vs_next is None else self.vs_next.significant(alpha)
@@ -119,6 +122,7 @@ class Board:
     floors: dict[str, str] = field(default_factory=dict)
     no_pairs: dict[str, str] = field(default_factory=dict)
     """Characteristic -> why the dermatologists (the first reference row) have no pair on it."""
+    rank_by: str = DEFAULT_RANK_BY
 
     @property
     def human(self) -> Row:
@@ -152,7 +156,7 @@ def _reference_row(kind: str, name: str, stats: Mapping[str, MetricStats], chara
     union = stats.get(UNION)
     return Row(
         kind=kind, rank=None, name=name, stem=None, method="", target="", model="",
-        union={m: (None if union is None else getattr(union, m)) for m in METRIC_NAMES},
+        union={m: (None if union is None else getattr(union, m)) for m in ALL_METRIC_NAMES},
         fusion=None if fusion is None else {m: getattr(fusion, m) for m in METRIC_NAMES},
         accuracy=human.diagnosis.accuracy if human else None, macro_f1=human.diagnosis.macro_f1 if human else None,
         n_images=None, n_all_zero_maps=None, vs_next=None, next_name=None,
@@ -172,6 +176,7 @@ def build_board(
     top: int | None = DEFAULT_TOP,
     alpha: float = DEFAULT_ALPHA,
     min_coverage: float = 1.0,
+    rank_by: str = DEFAULT_RANK_BY,
 ) -> Board:
     """Rank ``entries`` (one store, see ``validate``) and lay out the published rows.
 
@@ -187,8 +192,9 @@ def build_board(
     if not 0.0 <= min_coverage <= 1.0:
         raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage}")
     complete = [e for e in entries if e.coverage is None or e.coverage >= min_coverage]
-    ranked = rank_entries(complete, seed=seed, n_boot=n_boot, top=top)
-    apart = [Ranked(0, r.entry, None, None) for r in rank_entries([e for e in entries if e not in complete], top=0)]
+    ranked = rank_entries(complete, seed=seed, n_boot=n_boot, top=top, rank_by=rank_by)
+    apart = [Ranked(0, r.entry, None, None)
+             for r in rank_entries([e for e in entries if e not in complete], top=0, rank_by=rank_by)]
     chars: set[str] = set()
     for e in entries:
         chars |= set(e.localisation) - {UNION}
@@ -220,14 +226,14 @@ def build_board(
         rows.append(Row(
             kind="entry" if r.rank else "partial", rank=r.rank or None, name=e.name, stem=e.file_stem, method=e.method,
             target=e.target, model=e.submission.model or e.submission.entry_point or "",
-            union={m: getattr(loc[UNION].per_rater, m) for m in METRIC_NAMES},
+            union={m: getattr(loc[UNION].per_rater, m) for m in ALL_METRIC_NAMES},
             fusion={m: getattr(loc[UNION].fusion, m) for m in METRIC_NAMES},
             accuracy=e.diagnosis.accuracy, macro_f1=e.diagnosis.macro_f1,
-            n_images=e.n_images, n_all_zero_maps=e.n_all_zero_maps,
+            n_images=e.n_images, n_all_zero_maps=e.n_all_zero_maps, n_constant_maps=e.n_constant_maps,
             vs_next=r.vs_next, next_name=r.next_name,
             per_characteristic=_by_metric(model, characteristics),
             authors=tuple(e.authors), n_reference_images=e.n_reference_images, at_floor=at_floor,
-            compared_with=e.reference,
+            compared_with=e.reference, rank_value=getattr(loc[UNION].per_rater, rank_by),
         ))
     reference = rows[0]
     no_pairs = {c: why for c in characteristics
@@ -236,7 +242,7 @@ def build_board(
         rows=rows, characteristics=characteristics, content_hash=first.store.content_hash,
         baseline_options=dict(first.store.baseline_options), seed=seed, n_boot=n_boot, top=top,
         alpha=alpha, entries=list(entries), min_coverage=min_coverage,
-        floors={n: f.description for n, f in floors.items()}, no_pairs=no_pairs,
+        floors={n: f.description for n, f in floors.items()}, no_pairs=no_pairs, rank_by=rank_by,
     )
 
 
@@ -377,8 +383,17 @@ def board_notes(board: Board) -> list[str]:
         notes.append(f"Compared with {REFERENCE_LABELS[PAIRWISE]} when they were made (figures version 1; "
                      f"re-checked with that version's rules): {', '.join(pairwise)}. Their own figures are "
                      f"computed as every entry's; re-score them to compare with {REFERENCE_LABELS[LIKE_FOR_LIKE]}.")
+    if any(r.n_constant_maps for r in board.rows):
+        notes.append("Constant maps: " + "; ".join(f"{r.name}: {r.n_constant_maps}" for r in board.rows
+                                                  if r.n_constant_maps)
+                     + " (one value everywhere, all-zero maps included; what each metric gives them: docs/metrics.md).")
+    label = METRIC_LABEL.get(board.rank_by, board.rank_by)
+    if board.rank_by != DEFAULT_RANK_BY:
+        notes.append(f"Ranked by union {label} (chosen by the maintainer): "
+                     + "; ".join(f"{r.name} {fmt_stat(r.rank_value)}" for r in board.ranked)
+                     + ". Entries whose figures lack it (made before figures version 3) rank last.")
     return notes + [
-        f"Ranked by union F1. 'vs next': for {top}, the mean per-image union-F1 difference with "
+        f"Ranked by union {label}. 'vs next': for {top}, the mean per-image union-{label} difference with "
         f"the entry ranked below over their shared images, paired bootstrap "
         f"({board.n_boot} resamples, seed {board.seed}), two-sided p; * = p < {board.alpha}.",
         *(f"{NO_PAIRS} ({c}): {why}." for c, why in board.no_pairs.items()),

@@ -10,7 +10,13 @@ from dermx_bench.core.files import write_atomic
 from dermx_bench.core.registry import Registry
 from dermx_bench.leaderboard.board import Board, build_board
 from dermx_bench.leaderboard.entries import LeaderboardError, StoredEntry
-from dermx_bench.leaderboard.ranking import DEFAULT_N_BOOT, DEFAULT_SEED, DEFAULT_TOP
+from dermx_bench.leaderboard.ranking import (
+    DEFAULT_N_BOOT,
+    DEFAULT_RANK_BY,
+    DEFAULT_SEED,
+    DEFAULT_TOP,
+    check_rank_by,
+)
 from dermx_bench.leaderboard.tables import render_csv, render_latex, render_markdown
 from dermx_bench.leaderboard.text_table import render_text
 from dermx_bench.leaderboard.validate import validate
@@ -31,7 +37,7 @@ def list_formats() -> list[str]:
 
 
 def _load_board(
-    lb_dir: str | Path, seed: int, n_boot: int, top: int | None, min_coverage: float
+    lb_dir: str | Path, seed: int, n_boot: int, top: int | None, min_coverage: float, rank_by: str = DEFAULT_RANK_BY
 ) -> tuple[Board, list[StoredEntry]]:
     report = validate(lb_dir, recheck=False)
     if not report.entries:
@@ -43,7 +49,7 @@ def _load_board(
     if not 0.0 <= min_coverage <= 1.0:
         raise InputError("--min-coverage", "", f"expected a share in [0, 1], got {min_coverage}")
     board = build_board([s.entry for s in report.entries], seed=seed, n_boot=n_boot, top=top,
-                        min_coverage=min_coverage)
+                        min_coverage=min_coverage, rank_by=check_rank_by(rank_by))
     return board, report.entries
 
 
@@ -56,6 +62,7 @@ def publish(
     n_boot: int = DEFAULT_N_BOOT,
     top: int | None = DEFAULT_TOP,
     min_coverage: float = 1.0,
+    rank_by: str = DEFAULT_RANK_BY,
 ) -> str:
     """Publish the leaderboard of ``lb_dir`` in ``fmt``; return the text or the site folder.
 
@@ -65,7 +72,8 @@ def publish(
     first (schema, file names, one store); run :func:`validate` to also re-check every
     entry's figures against its kept scores. ``seed``/``n_boot``/``top`` set the paired
     bootstrap of each rank against the next (deterministic). Entries covering less than
-    ``min_coverage`` of the images with a reference are listed apart, unranked.
+    ``min_coverage`` of the images with a reference are listed apart, unranked. ``rank_by``:
+    the union metric entries are ranked and tested by (default F1).
     """
     renderer = FORMATS.get(fmt)
     if renderer is None:
@@ -73,9 +81,9 @@ def publish(
             raise InputError("--out", str(out), "the html format writes a folder; give --out DIR")
         from dermx_bench.leaderboard.site import write_site
 
-        board, stored = _load_board(lb_dir, seed, n_boot, top, min_coverage)
+        board, stored = _load_board(lb_dir, seed, n_boot, top, min_coverage, rank_by)
         return str(write_site(board, stored, out))
-    board, _ = _load_board(lb_dir, seed, n_boot, top, min_coverage)
+    board, _ = _load_board(lb_dir, seed, n_boot, top, min_coverage, rank_by)
     text = renderer(board)
     if out is not None and str(out) != "-":
         write_atomic(out, text)

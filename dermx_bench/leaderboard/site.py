@@ -51,6 +51,7 @@ from dermx_bench.leaderboard.board import (
 from dermx_bench.leaderboard.entries import StoredEntry
 from dermx_bench.results.entry import Entry
 from dermx_bench.results.figures import LocalisationScores, Stat
+from dermx_bench.stats.aggregate import metrics_of
 from dermx_bench.stats.estimators import AT_FLOOR_NOTE
 from dermx_bench.stats.figures import REFERENCE_LABELS
 
@@ -269,13 +270,14 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
                    overlays: list[str]) -> dict[str, Any]:
     e = stored.entry
     hb = e.human_baseline
-    metrics = [{"key": m, "label": METRIC_LABEL[m]} for m in METRIC_NAMES]
+    union = e.localisation[UNION]
+    shown = metrics_of(union.per_rater)  # the saliency metrics too, from figures version 3
+    metrics = [{"key": m, "label": METRIC_LABEL.get(m, m)} for m in shown]
 
     def cell(s: Stat | None) -> str:
         c = _stat_cell(s)
         return f"{c['mean']} {c['ci']}".strip()
 
-    union = e.localisation[UNION]
     floors = hb.floors or {}
     entry_row = next((r for r in board.rows if r.stem is not None and r.stem == stored.stem), None)
 
@@ -284,25 +286,25 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
 
     union_rows = [
         {"label": "Each dermatologist (averaged over raters)", "human": False,
-         "cells": [cell(getattr(union.per_rater, m)) + marked(m, UNION) for m in METRIC_NAMES]},
+         "cells": [cell(getattr(union.per_rater, m)) + marked(m, UNION) for m in shown]},
         {"label": "Fuzzy fusion of the dermatologists", "human": False,
-         "cells": [cell(getattr(union.fusion, m)) for m in METRIC_NAMES]},
+         "cells": [cell(getattr(union.fusion, m)) for m in shown]},
     ]
     if hb.like_for_like is not None and UNION in hb.like_for_like:
         union_rows.append({"label": HUMAN_NAME, "human": True,
-                           "cells": [cell(getattr(hb.like_for_like[UNION].per_rater, m)) for m in METRIC_NAMES]})
+                           "cells": [cell(getattr(hb.like_for_like[UNION].per_rater, m)) for m in shown]})
     union_rows.append({"label": PAIRWISE_NAME, "human": True,
-                       "cells": [cell(getattr(hb.localisation[UNION], m)) for m in METRIC_NAMES]})
+                       "cells": [cell(getattr(hb.localisation[UNION], m)) for m in shown]})
     for name, f in floors.items():
         union_rows.append({"label": f"{FLOOR_PREFIX}{name}", "human": True,
-                           "cells": [cell(_floor_metric(f.localisation, UNION, m)) for m in METRIC_NAMES]})
+                           "cells": [cell(_floor_metric(f.localisation, UNION, m)) for m in shown]})
     char_rows = []
     for c in board.characteristics:
         if c not in e.localisation:
             continue
         loc = e.localisation[c]
         cells = []
-        for m in METRIC_NAMES:
+        for m in shown:
             base = getattr(loc.baseline, m)
             cells.append({"model": cell(getattr(loc.per_rater, m)) + marked(m, c), "human": cell(base),
                           "floors": " \u00b7 ".join(
@@ -317,7 +319,7 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
             {"count": n, "alpha": round(n / total, 3) if total else 0.0} for n in counts]})
     per_class = [
         {"name": name, "n": s.n, "f1": fmt_num(s.f1), "sensitivity": fmt_num(s.sensitivity),
-         "specificity": fmt_num(s.specificity)}
+         "specificity": fmt_num(s.specificity), "auroc": fmt_num(s.auroc)}
         for name, s in e.diagnosis.per_class.items()
     ]
     return {
@@ -326,6 +328,8 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
         "charts": [_chart(e, m, board.characteristics) for m in ("f1", "sensitivity")],
         "confusion": {"labels": conf.labels, "rows": rows}, "per_class": per_class,
         "acc": fmt_num(e.diagnosis.accuracy), "macro_f1": fmt_num(e.diagnosis.macro_f1),
+        "macro_auroc": None if e.diagnosis.macro_auroc is None else fmt_num(e.diagnosis.macro_auroc),
+        "rank_by": METRIC_LABEL.get(board.rank_by, board.rank_by),
         "human_acc": fmt_num(hb.diagnosis.accuracy), "human_macro_f1": fmt_num(hb.diagnosis.macro_f1),
         "overlays": [quote(o) for o in overlays], "options": fmt_options(e.store.baseline_options),
         "floor_names": " \u00b7 ".join(floors), "reference": REFERENCE_LABELS[e.reference],

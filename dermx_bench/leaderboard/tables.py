@@ -14,7 +14,7 @@ import io
 import re
 from collections.abc import Callable
 
-from dermx_bench.core.names import METRIC_NAMES, UNION
+from dermx_bench.core.names import METRIC_NAMES, SALIENCY_METRIC_NAMES, UNION
 from dermx_bench.leaderboard.board import (
     MAIN_HEADERS,
     METRIC_LABEL,
@@ -109,11 +109,14 @@ def csv_records(board: Board) -> list[dict[str, object]]:
             "coverage": _num(row.n_images / row.n_reference_images
                              if row.n_images is not None and row.n_reference_images else None),
             "n_all_zero_maps": _num(row.n_all_zero_maps),
+            "n_constant_maps": _num(row.n_constant_maps),
             "compared_with": row.compared_with or "",
         }
         for m in METRIC_NAMES:
             rec.update(_stat_cols(f"union_{m}", row.union[m]))
             rec[f"union_{m}_at_floor"] = ";".join(row.at_floor.get(m, {}).get(UNION, []))
+        for m in SALIENCY_METRIC_NAMES:
+            rec.update(_stat_cols(f"union_{m}", row.union[m]))
         for m in METRIC_NAMES:
             rec.update(_stat_cols(f"union_fusion_{m}", row.fusion[m] if row.fusion else None))
         rec["accuracy"] = _num(row.accuracy)

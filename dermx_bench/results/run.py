@@ -8,7 +8,14 @@ from pydantic import Field
 
 from dermx_bench.core.names import PAIRWISE
 from dermx_bench.results.entry import Bootstrap, Submission
-from dermx_bench.results.figures import Count, Diagnosis, HumanBaseline, Localisation, ResultModel, Stat
+from dermx_bench.results.figures import (
+    Count,
+    Diagnosis,
+    HumanBaseline,
+    Localisation,
+    ResultModel,
+    Stat,
+)
 
 
 class AllZeroMaps(ResultModel):

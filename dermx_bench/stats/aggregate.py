@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from dermx_bench.core.names import ALL_METRIC_NAMES, FUSION_PREFIX, METRIC_NAMES, RATER_PREFIX, UNION
+from dermx_bench.core.names import (
+    ALL_METRIC_NAMES,
+    FUSION_PREFIX,
+    METRIC_NAMES,
+    RATER_PREFIX,
+    UNION,
+)
 from dermx_bench.results.figures import (
     BaselineStats,
     ImageScores,
@@ -65,7 +71,7 @@ def per_image(
 
 def _metric_stats(frame: pd.DataFrame | None, seed: int, n_boot: int, metrics: Sequence[str]) -> MetricStats:
     stats = {m: image_stat([] if frame is None else frame[m].tolist(), seed, n_boot, stat_kind(m)) for m in metrics}
-    return MetricStats(**stats)
+    return MetricStats.model_validate(stats)
 
 
 def _typed(scores: pd.DataFrame, metrics: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
