@@ -41,8 +41,13 @@ def test_every_metric_on_real_annotations(tmp_path: Path) -> None:
     for name in chosen:
         for f in files[name]:
             (ann / f.name).symlink_to(f)
+    stems = {name.rsplit(".", 1)[0] for name in chosen}
+    lines = (v1 / "metadata.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    metadata = tmp_path / "metadata.csv"  # the chosen images' lines only
+    metadata.write_text(lines[0] + "".join(ln for ln in lines[1:] if ln.split(";")[3].rsplit(".", 1)[0] in stems),
+                        encoding="utf-8")
     store = tmp_path / "v1.db"
-    ingest_sources(store, [ann], metadata=v1 / "metadata.csv")
+    ingest_sources(store, [ann], metadata=metadata)
     with Store.open(store, write=True) as st:
         save_baselines(st, "2026-01-01T00:00:00+00:00")
     write_store_images(store, tmp_path / "photos", seed=1)
