@@ -14,7 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from dermx_bench.cli import main
-from dermx_bench.core.names import ALL_METRIC_NAMES, PROBABILITY_PREFIX, SALIENCY_COLUMNS, SCORE_COLUMNS
+from dermx_bench.core.names import (
+    ALL_METRIC_NAMES,
+    PROBABILITY_PREFIX,
+    SALIENCY_COLUMNS,
+    SCORE_COLUMNS,
+)
 from dermx_bench.harness.run import ScoreOptions, score_run
 from tests.harness_util import make_submission, make_world
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dermx_bench.core.errors import InputError
-from dermx_bench.core.names import LEGACY_PREDICTION_COLUMNS, PREDICTION_COLUMNS, PROBABILITY_PREFIX
+from dermx_bench.core.names import PROBABILITY_PREFIX
 from dermx_bench.results.entry import Entry, entry_digest
 from dermx_bench.stats.figures import REFERENCE_LABELS, FigureRules, figure_rules
 
@@ -200,7 +200,7 @@ def _prediction_problems(entry: Entry, preds: pd.DataFrame, scores: pd.DataFrame
     from dermx_bench.darwin.ontology import load_ontology
 
     columns = tuple(map(str, preds.columns))
-    lead = PREDICTION_COLUMNS if entry.figures >= 3 else LEGACY_PREDICTION_COLUMNS
+    lead = rules.prediction_columns
     if columns[: len(lead)] != lead or not all(c.startswith(PROBABILITY_PREFIX) for c in columns[len(lead):]):
         return [f"predictions.csv: columns {list(columns)}, expected {list(lead)} then p:<class> columns"]
     images = [str(i) for i in preds["image"]]

@@ -44,7 +44,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dermx_bench.core.errors import DermxError
-from dermx_bench.core.names import ALL_METRIC_NAMES, LIKE_FOR_LIKE, METRIC_NAMES, PAIRWISE
+from dermx_bench.core.names import (
+    ALL_METRIC_NAMES,
+    LEGACY_PREDICTION_COLUMNS,
+    LIKE_FOR_LIKE,
+    METRIC_NAMES,
+    PAIRWISE,
+    PREDICTION_COLUMNS,
+)
 from dermx_bench.results.figures import (
     Comparison,
     Diagnosis,
@@ -88,7 +95,8 @@ class FigureRules:
     ``reference``: the human reference ``vs_baseline`` compares with
     (:data:`~dermx_bench.core.names.HUMAN_REFERENCES`); ``reference_stats`` picks its
     figures per characteristic from an entry's ``human_baseline``; ``metrics``: the
-    localisation metrics the figures hold (``scores.csv`` columns).
+    localisation metrics the figures hold (``scores.csv`` columns); ``prediction_columns``:
+    the leading columns of ``predictions.csv`` (then ``p:<class>`` columns, if any).
     """
 
     version: int
@@ -99,6 +107,7 @@ class FigureRules:
     reference: str = PAIRWISE
     reference_stats: Callable[[HumanBaseline], Mapping[str, MetricStats]] = pairwise_reference
     metrics: tuple[str, ...] = METRIC_NAMES
+    prediction_columns: tuple[str, ...] = LEGACY_PREDICTION_COLUMNS
 
 
 FIGURE_RULES: dict[int, FigureRules] = {
@@ -109,7 +118,8 @@ FIGURE_RULES: dict[int, FigureRules] = {
     3: FigureRules(3, functools.partial(aggregate_scores, metrics=ALL_METRIC_NAMES),
                    functools.partial(per_image_union, metrics=ALL_METRIC_NAMES), compare,
                    diagnosis=predictions_diagnosis_auroc, reference=LIKE_FOR_LIKE,
-                   reference_stats=like_for_like_reference, metrics=ALL_METRIC_NAMES),
+                   reference_stats=like_for_like_reference, metrics=ALL_METRIC_NAMES,
+                   prediction_columns=PREDICTION_COLUMNS),
 }
 """The figures versions this code can compute, by number."""
 
