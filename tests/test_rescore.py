@@ -203,13 +203,13 @@ def test_fusion_rows_binarise_at_one_half() -> None:
 
 def test_rank_by_any_metric(scored: dict[str, Path]) -> None:
     from dermx_bench.leaderboard.ranking import rank_entries
-    from dermx_bench.results.entry import load_entry
+    from dermx_bench.results.entry import Entry, load_entry
 
     entry = load_entry(scored["run"] / "entry.json")
     union = entry.localisation["union"]
     assert union.per_rater.auroc is not None and entry.n_constant_maps is not None
 
-    def with_auroc(name: str, mean: float, f1: float):  # type: ignore[no-untyped-def]
+    def with_auroc(name: str, mean: float, f1: float) -> Entry:
         pr = union.per_rater.model_copy(update={
             "auroc": union.per_rater.auroc.model_copy(update={"mean": mean}),  # type: ignore[union-attr]
             "f1": union.per_rater.f1.model_copy(update={"mean": f1})})
