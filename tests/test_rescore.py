@@ -223,3 +223,19 @@ def test_rank_by_any_metric(scored: dict[str, Path]) -> None:
 
     with pytest.raises(InputError, match="--rank-by"):
         rank_entries(es, rank_by="accuracy")
+
+
+@pytest.mark.parametrize("fill", [0.0, 0.3, 1.0])
+def test_binary_map_stats_equal_the_sorted_ones(fill: float) -> None:
+    """MapStats.from_binary (from runs, no sort) is MapStats.from_map of the 0/1 array."""
+    from dermx_bench.consensus.fusion import ones_runs
+    from dermx_bench.masks import rle
+    from dermx_bench.masks.saliency import MapStats
+
+    rng = np.random.default_rng(3)
+    mask = rng.random((7, 9)) < fill
+    fast = MapStats.from_binary(mask.shape, *ones_runs(rle.encode(mask), mask.size))
+    slow = MapStats.from_map(mask.astype(np.float32))
+    for name in ("flat", "pos", "rank2", "bins", "above", "max_index"):
+        assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
+    assert (fast.n_max, fast.total, fast.rank_ss12, fast.dtype) == (slow.n_max, slow.total, slow.rank_ss12, slow.dtype)

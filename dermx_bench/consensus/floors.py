@@ -17,6 +17,7 @@ Registered by name (:func:`list_floors`, :func:`get_floor`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,10 +65,12 @@ class Floor:
 FLOORS: Registry[Floor] = Registry("trivial-map floor")
 
 
+@functools.lru_cache(maxsize=8)
 def centred_gaussian(height: int, width: int, sigma_fraction: float = GAUSSIAN_SIGMA) -> SeparableMap:
     """``exp(-((row - cy)^2 + (col - cx)^2) / (2 sigma^2))``, cy = (height - 1) / 2,
     cx = (width - 1) / 2, sigma = ``sigma_fraction`` x min(height, width); float64, peak 1
-    at the centre (exactly 1 only when the centre is a pixel)."""
+    at the centre (exactly 1 only when the centre is a pixel). Cached per size: images of one
+    size share the map and its saliency precomputation."""
     sigma = sigma_fraction * min(height, width)
 
     def profile(n: int) -> np.ndarray:

@@ -34,13 +34,13 @@ import numpy as np
 
 from dermx_bench.consensus.agreement_table import vector_scores
 from dermx_bench.consensus.fusion import DEFAULT_RULE, get_fusion_rule
-from dermx_bench.consensus.maps import DenseMap, ScoredMap, as_scored_map
+from dermx_bench.consensus.maps import ScoredMap, as_scored_map
 from dermx_bench.consensus.references import ImageReference
 from dermx_bench.core.names import FUSION_PREFIX, RATER_PREFIX, UNION
-from dermx_bench.masks.saliency import MapStats, MaskPixels, score_mask
+from dermx_bench.masks.saliency import MaskPixels, score_mask
 
 __all__ = ["BINARY_FUSION_AT", "MapScorer", "ScoreRow", "ScoringPlan", "rater_reference", "fusion_reference",
-           "characteristics_of", "score_map", "scoring_plan", "saliency_array"]
+           "characteristics_of", "score_map", "scoring_plan"]
 
 BINARY_FUSION_AT = 0.5
 """The saliency metrics (binary masks) see a fusion F as the mask {F >= 1/2}: the fusion itself
@@ -200,16 +200,6 @@ def _none(v: float) -> float | None:
     return None if math.isnan(v) else float(v)
 
 
-def saliency_array(a: np.ndarray | ScoredMap) -> np.ndarray:
-    """The array the saliency metrics read: ``a`` itself when an array (a model's float32
-    map, as ``maps export`` writes it), else the scored map's pixels as float32."""
-    if isinstance(a, np.ndarray):
-        return a
-    if isinstance(a, DenseMap):
-        return a.array
-    return a.to_array().astype(np.float32)
-
-
 def _mask_pixels(plan: ScoringPlan, row: int) -> MaskPixels:
     """The binary mask of one row: the rater's runs, or the fusion's segments with F >= 1/2."""
     if plan.fusion[row]:
@@ -219,8 +209,8 @@ def _mask_pixels(plan: ScoringPlan, row: int) -> MaskPixels:
     return MaskPixels.from_runs(plan.size, plan.run_starts[sel], plan.run_stops[sel])
 
 
-def _saliency(plan: ScoringPlan, a: np.ndarray | ScoredMap, tolerance: int) -> list[dict[str, float | None]]:
-    stats = MapStats.from_map(saliency_array(a))
+def _saliency(plan: ScoringPlan, m: ScoredMap, tolerance: int) -> list[dict[str, float | None]]:
+    stats = m.map_stats()
     return [score_mask(stats, _mask_pixels(plan, i), tolerance).as_row() for i in range(len(plan.keys))]
 
 
@@ -234,7 +224,8 @@ def score_map(
     resolution, or a :class:`~dermx_bench.consensus.maps.ScoredMap` of that size. Sums
     are taken in float64 over the column-major pixel order. ``saliency``: also score the
     metrics of METHODS §9 (:func:`~dermx_bench.masks.saliency.score_mask` on
-    :func:`saliency_array`, the pointing game with ``tolerance`` pixels); else they are None.
+    the map's :meth:`~dermx_bench.consensus.maps.ScoredMap.map_stats`: an array as given, other
+    forms as float32; the pointing game with ``tolerance`` pixels); else they are None.
     """
     plan = ref if isinstance(ref, ScoringPlan) else scoring_plan(ref, fusion_rule)
     m = as_scored_map(a)
@@ -257,7 +248,7 @@ def score_map(
     min_c = np.where(plan.fusion, n - f_max, (n - s) - (sum_a - on_s))
     f1, sens, spec = vector_scores(sum_min, np.full(n_rows, sum_a), s, min_c, n - s)
     zero = not bool(sum_a > 0)
-    extra = _saliency(plan, a, tolerance) if saliency else [{}] * n_rows
+    extra = _saliency(plan, m, tolerance) if saliency else [{}] * n_rows
     return [
         ScoreRow(plan.image, ch, reference, _none(f1[i]), _none(sens[i]), _none(spec[i]), sum_a, float(s[i]), zero,
                  **extra[i])

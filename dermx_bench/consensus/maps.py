@@ -21,7 +21,9 @@ Three forms give them:
   unimodal (a centred Gaussian): closed forms over column pieces, never materialised.
 
 Each equals :class:`DenseMap` of its :meth:`to_array` up to float rounding (tests check
-it); ``to_array`` is there for metrics that need every pixel.
+it); ``to_array`` is there for metrics that need every pixel, and ``map_stats`` gives the
+saliency metrics' per-map precomputation (:class:`~dermx_bench.masks.saliency.MapStats`,
+cached; from the runs of a binary map, without sorting).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 
 from dermx_bench.consensus.fusion import ones_runs
 from dermx_bench.masks.rle import RLE
+from dermx_bench.masks.saliency import MapStats
 
 __all__ = ["ScoredMap", "DenseMap", "BinaryMap", "SeparableMap", "as_scored_map"]
 
@@ -53,6 +56,8 @@ class ScoredMap(Protocol):
 
     def to_array(self) -> np.ndarray: ...
 
+    def map_stats(self) -> MapStats: ...
+
 
 class DenseMap:
     """A (height, width) float map held as an array (values in [0, 1])."""
@@ -66,6 +71,7 @@ class DenseMap:
         self._prefix[0] = 0.0
         np.cumsum(self.flat, out=self._prefix[1:])
         self._min_prefixes: dict[float, np.ndarray] = {}
+        self._stats: MapStats | None = None
 
     @property
     def array(self) -> np.ndarray:
@@ -96,6 +102,12 @@ class DenseMap:
         maxs = (self._prefix[stops] - self._prefix[starts]) + values * (stops - starts) - mins
         return mins, maxs
 
+    def map_stats(self) -> MapStats:
+        """The saliency metrics' precomputation of the array as given (its dtype kept)."""
+        if self._stats is None:
+            self._stats = MapStats.from_map(self._a)
+        return self._stats
+
     def _min_prefix(self, v: float) -> np.ndarray:
         if v not in self._min_prefixes:
             p = np.empty(self.flat.size + 1, dtype=np.float64)
@@ -119,6 +131,13 @@ class BinaryMap:
         self._total = float(before[-1])
         self._xp = np.stack((self.starts, self.stops), axis=1).ravel().astype(np.float64)
         self._fp = np.stack((before[:-1], before[1:]), axis=1).ravel().astype(np.float64)
+        self._stats: MapStats | None = None
+
+    def map_stats(self) -> MapStats:
+        """The saliency metrics' precomputation of the float32 0/1 map, from the runs (no sort)."""
+        if self._stats is None:
+            self._stats = MapStats.from_binary(self._size, self.starts, self.stops)
+        return self._stats
 
     @classmethod
     def from_rle(cls, mask: RLE) -> BinaryMap:
@@ -182,6 +201,7 @@ class SeparableMap:
             raise ValueError("r must be symmetric and non-decreasing up to its middle")
         self.r, self.c = r, c
         self._half = half
+        self._stats: MapStats | None = None
         self._rcum = np.concatenate(([0.0], np.cumsum(r)))
         self._ccum = np.concatenate(([0.0], np.cumsum(c)))
         self._cpad = np.concatenate((c, [0.0]))
@@ -229,6 +249,12 @@ class SeparableMap:
 
     def to_array(self) -> np.ndarray:
         return np.outer(self.r, self.c)
+
+    def map_stats(self) -> MapStats:
+        """The saliency metrics' precomputation of the map as float32 (as a model's map is)."""
+        if self._stats is None:
+            self._stats = MapStats.from_map(self.to_array().astype(np.float32))
+        return self._stats
 
 
 def as_scored_map(a: np.ndarray | ScoredMap) -> ScoredMap:

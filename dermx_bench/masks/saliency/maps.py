@@ -168,6 +168,45 @@ class MapStats:
         )
 
     @classmethod
+    def from_binary(cls, shape: tuple[int, int], starts: np.ndarray, stops: np.ndarray) -> MapStats:
+        """What :meth:`from_map` gives the float32 0/1 map whose ones are the runs
+        ``[starts[i], stops[i])`` (column-major, sorted, disjoint), without sorting: O(N).
+
+        The position order is the ones then the zeros, each by increasing row-major index
+        (a dermatologist's outline, or a map of ones or zeros, in the model's seat).
+        """
+        h, w = int(shape[0]), int(shape[1])
+        n = h * w
+        if n == 0 or n >= _MAX_PIXELS:
+            raise ValueError(f"expected a non-empty map of fewer than {_MAX_PIXELS} pixels, got {h}x{w}")
+        flat = np.zeros(n, np.float32)
+        lengths = np.asarray(stops, np.int64) - np.asarray(starts, np.int64)
+        if lengths.size:
+            # +1 at each run start, -1 at each stop, then a running sum: 1 inside the runs
+            edges = (np.bincount(np.asarray(starts, np.int64), minlength=n + 1)
+                     - np.bincount(np.asarray(stops, np.int64), minlength=n + 1))
+            flat[np.cumsum(edges[:-1]) > 0] = 1.0
+        ones_rm = flat.reshape(w, h).T.ravel() > 0  # row-major
+        n1 = int(ones_rm.sum())
+        n0 = n - n1
+        before = np.cumsum(ones_rm, dtype=np.int32)
+        before -= ones_rm  # ones before each pixel in row-major order
+        pos_rm = np.where(ones_rm, before, np.arange(n1, n1 + n, dtype=np.int32) - before)
+        pos = pos_rm.reshape(h, w).ravel(order="F")
+        ones = flat > 0
+        rank2 = np.where(ones, np.int32(2 * n - n1 + 1), np.int32(n0 + 1))
+        bins = ones.astype(np.uint8) * np.uint8(THRESHOLD_STEPS)
+        above = np.full(THRESHOLD_STEPS + 1, n1, np.int64)
+        above[0] = n
+        n_max = n1 if n1 else n
+        max_index = np.flatnonzero(ones_rm) if n1 else np.arange(n)
+        return cls(
+            shape=(h, w), dtype=np.dtype(np.float32), flat=flat, pos=pos, rank2=rank2, bins=bins, above=above,
+            n_max=n_max, max_index=max_index.astype(np.int64), total=float(n1),
+            rank_ss12=n**3 - n - _tie_term(np.array([n1, n0], np.int64)),
+        )
+
+    @classmethod
     def of(cls, a: np.ndarray | MapStats) -> MapStats:
         """``a`` itself when already precomputed, else :meth:`from_map`."""
         return a if isinstance(a, MapStats) else cls.from_map(a)
