@@ -12,8 +12,9 @@ import numpy as np
 from dermx_bench.core.files import write_atomic
 from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES
 from dermx_bench.results.baseline import NO_PAIRS, no_pairs_reason
-from dermx_bench.results.figures import LocalisationScores, Stat
+from dermx_bench.results.figures import Comparison, LocalisationScores, Stat
 from dermx_bench.results.run import RunSummary
+from dermx_bench.stats.aggregate import metrics_of
 from dermx_bench.stats.estimators import AT_FLOOR_MARK, AT_FLOOR_NOTE, floor_marks
 from dermx_bench.stats.figures import REFERENCE_LABELS
 
@@ -133,7 +134,9 @@ def render_markdown(summary: RunSummary) -> str:
         *([f"**{note}**", ""] if note else []),
         f"- images scored: {summary.n_images} of {summary.n_reference_images} with a reference "
         f"(coverage {_coverage(summary.n_images, summary.n_reference_images)}); all-zero maps: {zero.n}"
-        + (f" ({_shown(zero.images, zero.n)})" if zero.n else ""),
+        + (f" ({_shown(zero.images, zero.n)})" if zero.n else "")
+        + ("" if summary.constant_maps is None else f"; constant maps (all-zero included): "
+           f"{summary.constant_maps.n} (what each metric gives them: docs/metrics.md)"),
         f"- photographs skipped: {skipped.n}"
         + (f" ({', '.join(f'{v} {k}' for k, v in skipped.by_problem.items())})" if skipped.n else ""),
         f"- images excluded (no usable gold target): {summary.excluded_images.n}",
@@ -148,19 +151,21 @@ def render_markdown(summary: RunSummary) -> str:
     ]
     floors = summary.human_baseline.floors or {}
     pairwise = summary.human_baseline.localisation
-    marks = {ch: floor_marks({m: getattr(block.per_rater, m) for m in METRIC_NAMES},
-                             {n: {m: _floor_stat(f.localisation.get(ch), m) for m in METRIC_NAMES}
+    first = next(iter(summary.localisation.values()), None)
+    shown = metrics_of(first.per_rater) if first is not None else list(METRIC_NAMES)
+    marks = {ch: floor_marks({m: getattr(block.per_rater, m) for m in shown},
+                             {n: {m: _floor_stat(f.localisation.get(ch), m) for m in shown}
                               for n, f in floors.items()})
              for ch, block in summary.localisation.items()}
     no_pairs = {ch: why for ch, block in summary.localisation.items()
                 if (why := no_pairs_reason(block.baseline.f1)) is not None}
-    for m in METRIC_NAMES:
+    for m in shown:
         lines += [f"### {m}", "",
                   "| characteristic | images | all-zero | per rater | vs fusion | dermatologists | difference | ratio | "
                   + "".join(f"floor: {name} | " for name in floors) + "rater-to-rater (§6) |",
                   "|---|---:|---:|---|---|---|---:|---:|" + "---:|" * len(floors) + "---:|"]
         for ch, block in summary.localisation.items():
-            vs = getattr(block.vs_baseline, m)
+            vs = getattr(block.vs_baseline, m) or Comparison(difference=None, ratio=None)
             model = getattr(block.per_rater, m)
             floor_stats = {name: _floor_stat(f.localisation.get(ch), m) for name, f in floors.items()}
             mark = f" {AT_FLOOR_MARK}" if marks[ch][m] else ""
@@ -180,11 +185,12 @@ def render_markdown(summary: RunSummary) -> str:
     lines += [f"{NO_PAIRS} ({ch}): {why}; difference and ratio left empty." for ch, why in no_pairs.items()]
     lines += [""] if no_pairs else []
     dx, human = summary.diagnosis, summary.human_baseline.diagnosis
-    lines += ["## Diagnosis", "", f"accuracy {_f(dx.accuracy)}, macro F1 {_f(dx.macro_f1)} "
+    lines += ["## Diagnosis", "", f"accuracy {_f(dx.accuracy)}, macro F1 {_f(dx.macro_f1)}, "
+              f"macro one-vs-rest AUROC {_f(dx.macro_auroc)} "
               f"(dermatologists vs gold: accuracy {_f(human.accuracy)}, macro F1 {_f(human.macro_f1)})", "",
-              "| disease | images | F1 | sensitivity | specificity |", "|---|---:|---:|---:|---:|"]
+              "| disease | images | F1 | sensitivity | specificity | AUROC |", "|---|---:|---:|---:|---:|---:|"]
     for name, c in dx.per_class.items():
-        lines.append(f"| {name} | {c.n} | {_f(c.f1)} | {_f(c.sensitivity)} | {_f(c.specificity)} |")
+        lines.append(f"| {name} | {c.n} | {_f(c.f1)} | {_f(c.sensitivity)} | {_f(c.specificity)} | {_f(c.auroc)} |")
     labels = dx.confusion.labels
     lines += ["", "Confusion matrix (rows: gold, columns: predicted)", "",
               "| gold \\ predicted | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
