@@ -22,7 +22,7 @@ from dermx_bench.consensus.agreement_table import AgreementTable, OnImage, table
 from dermx_bench.consensus.floors import FLOORS_TABLE, get_floor, list_floors
 from dermx_bench.consensus.fusion import DEFAULT_RULE
 from dermx_bench.core.errors import StoreError
-from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES
+from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES, UNION
 from dermx_bench.results.baseline import BaselineDiagnosis, SavedBaseline
 from dermx_bench.results.figures import FloorScores, MetricStats
 from dermx_bench.stats.estimators import pooled_stat
@@ -118,6 +118,13 @@ def load_baseline(store: Store) -> SavedBaseline:
         raise StoreError(
             f"{store.path}: the saved inter-rater baseline is not readable ({where}: {first['msg']}); {hint} again"
         ) from None
+    union = saved.like_for_like.get(UNION)
+    if union is not None and union.per_rater.best_dice is None:
+        raise StoreError(
+            f"{store.path}: the inter-rater baseline was saved by an older dermx-bench, without the "
+            f"localisation metrics of METHODS §9 (best_dice, spearman, ...) for the human reference and the "
+            f"floors; {hint} again"
+        )
     # the store keeps JSON with sorted keys: put the floors back in report order
     order = {name: i for i, name in enumerate(list_floors())}
     floors = dict(sorted(saved.floors.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
