@@ -63,7 +63,7 @@ def _random_resnet_scores(refs: list, classes: list[str]) -> pd.DataFrame:
         cam = gradcam(model, model.get_submodule("layer4"), torch.from_numpy(x[k : k + 64]), targets[k : k + 64])
         for j, ref in enumerate(refs[k : k + 64]):
             full_map = upsample_map(cam.maps[j], geometry(ref.height, ref.width, (INPUT, INPUT), "stretch"))
-            rows_out += [tuple(getattr(r, c) for c in SCORE_COLUMNS) for r in score_map(ref, full_map)]
+            rows_out += [tuple(getattr(r, c) for c in SCORE_COLUMNS) for r in score_map(ref, full_map, saliency=False)]
     return pd.DataFrame(rows_out, columns=list(SCORE_COLUMNS))
 
 

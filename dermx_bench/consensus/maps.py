@@ -28,6 +28,7 @@ cached; from the runs of a binary map, without sorting).
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import numpy as np
@@ -146,12 +147,11 @@ class BinaryMap:
 
     @classmethod
     def constant(cls, size: tuple[int, int], value: int) -> BinaryMap:
-        """All ones (``value`` 1) or all zeros (``value`` 0)."""
-        n = int(size[0]) * int(size[1])
+        """All ones (``value`` 1) or all zeros (``value`` 0); the same object for the same
+        size and value while it is among the last few asked for (its :meth:`map_stats` too)."""
         if value not in (0, 1):
             raise ValueError(f"a binary map is 0 or 1 everywhere, got {value}")
-        on = value == 1 and n > 0
-        return cls(size, np.array([0] if on else [], np.int64), np.array([n] if on else [], np.int64))
+        return _constant(int(size[0]), int(size[1]), value)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -181,6 +181,13 @@ class BinaryMap:
         for s, e in zip(self.starts.tolist(), self.stops.tolist(), strict=True):
             flat[s:e] = 1.0
         return flat.reshape(w, h).T
+
+
+@functools.lru_cache(maxsize=4)
+def _constant(height: int, width: int, value: int) -> BinaryMap:
+    n = height * width
+    on = value == 1 and n > 0
+    return BinaryMap((height, width), np.array([0] if on else [], np.int64), np.array([n] if on else [], np.int64))
 
 
 class SeparableMap:
