@@ -239,3 +239,25 @@ def test_binary_map_stats_equal_the_sorted_ones(fill: float) -> None:
     for name in ("flat", "pos", "rank2", "bins", "above", "max_index"):
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
     assert (fast.n_max, fast.total, fast.rank_ss12, fast.dtype) == (slow.n_max, slow.total, slow.rank_ss12, slow.dtype)
+
+
+def test_binary_maps_score_as_their_arrays_exactly() -> None:
+    """An outline scored from its runs (score_binary_counts) gives exactly what its float32
+    array gives through score_mask, every metric, against raters and fusions."""
+    from dermx_bench.consensus.map_scores import score_map
+    from dermx_bench.consensus.maps import BinaryMap, DenseMap
+    from dermx_bench.consensus.references import ImageReference
+    from dermx_bench.core.names import SALIENCY_COLUMNS
+    from dermx_bench.masks import rle
+
+    rng = np.random.default_rng(5)
+    masks = [rng.random((9, 11)) < p for p in (0.2, 0.5, 0.0)]
+    drawn = {"Plaque": {"a": rle.encode(masks[0]), "b": rle.encode(masks[1])},
+             "union": {"a": rle.encode(masks[0]), "b": rle.encode(masks[1])}}
+    ref = ImageReference("x", 9, 11, "Psoriasis", ["a", "b", "c"], dict.fromkeys("abc", "Psoriasis"), drawn)
+    for seat in (rng.random((9, 11)) < 0.4, np.zeros((9, 11), bool), np.ones((9, 11), bool)):
+        for rule in ("fuzzy", "majority", "any"):
+            fast = score_map(ref, BinaryMap.from_rle(rle.encode(seat)), rule)
+            slow = score_map(ref, DenseMap(seat.astype(np.float32)), rule)
+            for f, s in zip(fast, slow, strict=True):
+                assert [getattr(f, c) for c in SALIENCY_COLUMNS] == [getattr(s, c) for c in SALIENCY_COLUMNS]

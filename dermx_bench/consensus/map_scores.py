@@ -34,10 +34,10 @@ import numpy as np
 
 from dermx_bench.consensus.agreement_table import vector_scores
 from dermx_bench.consensus.fusion import DEFAULT_RULE, get_fusion_rule
-from dermx_bench.consensus.maps import ScoredMap, as_scored_map
+from dermx_bench.consensus.maps import BinaryMap, ScoredMap, as_scored_map
 from dermx_bench.consensus.references import ImageReference
 from dermx_bench.core.names import FUSION_PREFIX, RATER_PREFIX, UNION
-from dermx_bench.masks.saliency import MaskPixels, score_mask
+from dermx_bench.masks.saliency import MaskPixels, relevance_rank, score_binary_counts, score_mask
 
 __all__ = ["BINARY_FUSION_AT", "MapScorer", "ScoreRow", "ScoringPlan", "rater_reference", "fusion_reference",
            "characteristics_of", "score_map", "scoring_plan"]
@@ -200,18 +200,31 @@ def _none(v: float) -> float | None:
     return None if math.isnan(v) else float(v)
 
 
-def _mask_pixels(plan: ScoringPlan, row: int) -> MaskPixels:
-    """The binary mask of one row: the rater's runs, or the fusion's segments with F >= 1/2."""
+def _mask_runs(plan: ScoringPlan, row: int) -> tuple[np.ndarray, np.ndarray]:
+    """The binary mask of one row as runs: the rater's, or the fusion's segments with F >= 1/2."""
     if plan.fusion[row]:
         sel = (plan.seg_row == row) & (plan.seg_values >= BINARY_FUSION_AT)
-        return MaskPixels.from_runs(plan.size, plan.seg_starts[sel], plan.seg_stops[sel])
+        return plan.seg_starts[sel], plan.seg_stops[sel]
     sel = plan.run_row == row
-    return MaskPixels.from_runs(plan.size, plan.run_starts[sel], plan.run_stops[sel])
+    return plan.run_starts[sel], plan.run_stops[sel]
 
 
 def _saliency(plan: ScoringPlan, m: ScoredMap, tolerance: int) -> list[dict[str, float | None]]:
     stats = m.map_stats()
-    return [score_mask(stats, _mask_pixels(plan, i), tolerance).as_row() for i in range(len(plan.keys))]
+    if not (isinstance(m, BinaryMap) and tolerance == 0):
+        return [score_mask(stats, MaskPixels.from_runs(plan.size, *_mask_runs(plan, i)), tolerance).as_row()
+                for i in range(len(plan.keys))]
+    # a binary map (an outline in the model's seat, a map of ones or zeros): every metric but
+    # relevance_rank from |A|, |S| and |A ∩ S|, counted on the runs (score_binary_counts)
+    n, ones = plan.size[0] * plan.size[1], int(m.total)
+    out = []
+    for i in range(len(plan.keys)):
+        starts, stops = _mask_runs(plan, i)
+        area = int(np.sum(stops - starts))
+        overlap = int(round(float(np.sum(m.prefix(stops) - m.prefix(starts)))))
+        rank = relevance_rank(stats, MaskPixels.from_runs(plan.size, starts, stops)) if area else None
+        out.append(score_binary_counts(n, ones, area, overlap, rank).as_row())
+    return out
 
 
 def score_map(

@@ -61,6 +61,7 @@ __all__ = [
     "relevance_mass",
     "relevance_rank",
     "score_mask",
+    "score_binary_counts",
     "list_saliency_metrics",
     "get_saliency_metric",
 ]
@@ -96,26 +97,36 @@ def _rank_sum2(st: MapStats, m: MaskPixels) -> int:
     return int(np.sum(st.rank2[m.index], dtype=np.int64))
 
 
-def _spearman(st: MapStats, m: MaskPixels) -> float | None:
-    n, n1 = st.n_pixels, m.area
+def _spearman_of(n: int, n1: int, rank_sum2: int, rank_ss12: int) -> float | None:
     n0 = n - n1
-    if n1 == 0 or n0 == 0 or st.rank_ss12 == 0:
+    if n1 == 0 or n0 == 0 or rank_ss12 == 0:
         return None
     # Pearson of the ranks of A with S (a two-valued S correlates as its ranks do):
     # rho = (2 R_S - |S| (N + 1)) / sqrt(rank_ss12 |S| (N - |S|) / (3 N)); rho² is an
     # exact ratio of integers, rounded once before the square root
-    num = _rank_sum2(st, m) - n1 * (n + 1)
-    rho2 = (num * num * 3 * n) / (st.rank_ss12 * n1 * n0)
+    num = rank_sum2 - n1 * (n + 1)
+    rho2 = (num * num * 3 * n) / (rank_ss12 * n1 * n0)
     return math.copysign(math.sqrt(rho2), num)
 
 
-def _auroc(st: MapStats, m: MaskPixels) -> float | None:
-    n1 = m.area
-    n0 = st.n_pixels - n1
+def _auroc_of(n: int, n1: int, rank_sum2: int) -> float | None:
+    n0 = n - n1
     if n1 == 0 or n0 == 0:
         return None
     # Mann-Whitney: AUROC = (R_S - |S| (|S| + 1) / 2) / (|S| (N - |S|)), ties counted 1/2
-    return (_rank_sum2(st, m) - n1 * (n1 + 1)) / (2 * n1 * n0)
+    return (rank_sum2 - n1 * (n1 + 1)) / (2 * n1 * n0)
+
+
+def _spearman(st: MapStats, m: MaskPixels, rank_sum2: int | None = None) -> float | None:
+    if m.area == 0 or m.area == st.n_pixels or st.rank_ss12 == 0:
+        return None
+    return _spearman_of(st.n_pixels, m.area, _rank_sum2(st, m) if rank_sum2 is None else rank_sum2, st.rank_ss12)
+
+
+def _auroc(st: MapStats, m: MaskPixels, rank_sum2: int | None = None) -> float | None:
+    if m.area == 0 or m.area == st.n_pixels:
+        return None
+    return _auroc_of(st.n_pixels, m.area, _rank_sum2(st, m) if rank_sum2 is None else rank_sum2)
 
 
 def _pointing(st: MapStats, m: MaskPixels, tolerance: int) -> float | None:
@@ -259,14 +270,46 @@ def score_mask(a: MapLike, s: MaskLike, tolerance: int = 0) -> SaliencyScores:
     """
     st, m = _prepare(a, s)
     counts = _counts(st, m)
+    rank_sum2 = _rank_sum2(st, m) if 0 < m.area < st.n_pixels else None  # one gather for both metrics
     return SaliencyScores(
         best_dice=None if counts is None else counts.best("dice"),
         best_iou=None if counts is None else counts.best("iou"),
-        spearman=_spearman(st, m),
+        spearman=_spearman(st, m, rank_sum2),
         pointing_game=_pointing(st, m, tolerance),
-        auroc=_auroc(st, m),
+        auroc=_auroc(st, m, rank_sum2),
         relevance_mass=_mass(st, m),
         relevance_rank=_rank(st, m),
+    )
+
+
+def score_binary_counts(n: int, ones: int, area: int, overlap: int, rank: float | None) -> SaliencyScores:
+    """All the metrics of a binary (0/1, float32) map A against S from counts alone.
+
+    ``n`` = N pixels, ``ones`` = |A|, ``area`` = |S|, ``overlap`` = |A ∩ S|, ``rank``: the
+    map's :func:`relevance_rank` (which needs the pixel order). Gives exactly what
+    :func:`score_mask` gives the same map and mask (the same integers, then the same float
+    operations), pointing game without tolerance, in O(1): a dermatologist's outline in the
+    model's seat, or a map of ones or zeros, scored against many masks.
+    """
+    if area == 0:
+        return SaliencyScores(None, None, None, None, None, None, None)
+    zeros = n - ones
+    above = np.full(THRESHOLD_STEPS + 1, ones, np.int64)
+    above[0] = n
+    inside = np.full(THRESHOLD_STEPS + 1, overlap, np.int64)
+    inside[0] = area
+    counts = ThresholdCounts(above, inside, area)
+    # doubled average ranks: the ones share 2N - |A| + 1, the zeros N - |A| + 1
+    rank_sum2 = overlap * (2 * n - ones + 1) + (area - overlap) * (zeros + 1)
+    rank_ss12 = n**3 - n - (ones**3 - ones) - (zeros**3 - zeros)
+    return SaliencyScores(
+        best_dice=counts.best("dice"),
+        best_iou=counts.best("iou"),
+        spearman=_spearman_of(n, area, rank_sum2, rank_ss12),
+        pointing_game=None if ones == 0 else float(overlap > 0),
+        auroc=_auroc_of(n, area, rank_sum2),
+        relevance_mass=None if ones == 0 else min(float(overlap) / float(ones), 1.0),
+        relevance_rank=rank,
     )
 
 
