@@ -42,6 +42,7 @@ def main() -> None:
 def _register() -> None:
     from dermx_bench.cli import (
         agreement_cmds,
+        analysis_cmds,
         demo_cmd,
         ingest_cmds,
         leaderboard_cmds,
@@ -50,7 +51,8 @@ def _register() -> None:
         submission_cmds,
     )
 
-    for module in (ingest_cmds, agreement_cmds, submission_cmds, score_cmds, rescore_cmds, leaderboard_cmds, demo_cmd):
+    for module in (ingest_cmds, agreement_cmds, submission_cmds, score_cmds, rescore_cmds, analysis_cmds,
+                   leaderboard_cmds, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -21,6 +21,7 @@ from dermx_bench.consensus.agreement import TABLES, compute_tables
 from dermx_bench.consensus.agreement_table import AgreementTable, OnImage, table_payload
 from dermx_bench.consensus.floors import FLOORS_TABLE, get_floor, list_floors
 from dermx_bench.consensus.fusion import DEFAULT_RULE
+from dermx_bench.consensus.human_reference import rater_figures
 from dermx_bench.core.errors import StoreError
 from dermx_bench.core.names import LIKE_FOR_LIKE, METRIC_NAMES, UNION
 from dermx_bench.results.baseline import BaselineDiagnosis, SavedBaseline
@@ -55,6 +56,7 @@ def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> S
             char, rule = cast(tuple[str, str], key)
             leave.setdefault(str(char), {})[str(rule)] = _pooled(g)
     like = by[LIKE_FOR_LIKE].figures or {}
+    seats = by[LIKE_FOR_LIKE].detail
     floors = by[FLOORS_TABLE].figures or {}
     f1_means = dx.frame["f1_mean"].to_numpy(np.float64)
     f1_means = f1_means[~np.isnan(f1_means)]
@@ -69,6 +71,7 @@ def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> S
         like_for_like=like.get(LIKE_FOR_LIKE, {}),
         floors={name: FloorScores(description=get_floor(name).description, localisation=figs)
                 for name, figs in floors.items()},
+        like_for_like_raters=rater_figures(seats) if seats is not None else {},
     )
 
 

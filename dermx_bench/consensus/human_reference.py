@@ -37,11 +37,19 @@ from dermx_bench.consensus.fusion import DEFAULT_RULE
 from dermx_bench.consensus.map_scores import MapScorer, score_map
 from dermx_bench.consensus.maps import BinaryMap, DenseMap, ScoredMap
 from dermx_bench.consensus.references import ImageReference
-from dermx_bench.core.names import ALL_METRIC_NAMES, LIKE_FOR_LIKE, SCORE_COLUMNS, UNION
+from dermx_bench.core.names import (
+    ALL_METRIC_NAMES,
+    FUSION_PREFIX,
+    LIKE_FOR_LIKE,
+    METRIC_NAMES,
+    SCORE_COLUMNS,
+    UNION,
+)
 from dermx_bench.darwin.ontology import Ontology
 from dermx_bench.masks import rle
+from dermx_bench.results.figures import MetricStats
 from dermx_bench.stats.aggregate import seated_scores
-from dermx_bench.stats.estimators import DEFAULT_N_BOOT, DEFAULT_SEED
+from dermx_bench.stats.estimators import DEFAULT_N_BOOT, DEFAULT_SEED, image_stat
 
 SEAT_COLUMN = "seat"
 """The column of a seat scores table naming the rater in the model's seat."""
@@ -95,6 +103,20 @@ def seat_scores_decoded(
     """Reference implementation of :func:`seat_scores`: each ``U_a`` decoded to a float32
     array and scored as a model's map is."""
     return _seats(refs, _decoded_union, fusion_rule, on_image)
+
+
+def rater_figures(detail: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> dict[str, dict[str, MetricStats]]:
+    """Per characteristic and seat, the seat's fusion figures over images (no interval):
+    each dermatologist's own outline against the fusion of the others, as a model's
+    ``fusion`` figure. ``detail``: :func:`seat_scores` rows."""
+    if not len(detail):
+        return {}
+    fused = detail[detail["reference"].astype(str).str.startswith(FUSION_PREFIX)]
+    out: dict[str, dict[str, MetricStats]] = {}
+    for (ch, seat), g in fused.groupby(["characteristic", SEAT_COLUMN], sort=True):
+        out.setdefault(str(ch), {})[str(seat)] = MetricStats(
+            **{m: image_stat(g[m].tolist(), n_boot=0) for m in metrics})
+    return out
 
 
 def like_for_like_table_from_refs(

@@ -59,6 +59,13 @@ PREDICTION_COLUMNS: tuple[str, ...] = (*LEGACY_PREDICTION_COLUMNS, "constant")
 unknown; ``constant``: the map has one value everywhere, all-zero maps included), followed by
 one ``p:<class>`` column per diagnosis class."""
 
+SCORE_INFO_COLUMNS: tuple[str, ...] = (
+    "image", "characteristic", "reference", "map_sum", "reference_sum", "all_zero",
+    *(f"{m}{THRESHOLD_SUFFIX}" for m in THRESHOLD_METRICS),
+)
+"""The columns of ``scores.csv`` that are no per-image metric: every other column is one
+(:func:`dermx_bench.stats.paired.metric_columns`), so analyses take up new metric columns."""
+
 IGNORE_CLASS = "ignore"
 """A submission's class that is no diagnosis: its output is never predicted nor explained."""
 

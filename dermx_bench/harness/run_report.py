@@ -15,6 +15,7 @@ from dermx_bench.results.baseline import NO_PAIRS, no_pairs_reason
 from dermx_bench.results.figures import Comparison, LocalisationScores, Stat
 from dermx_bench.results.run import RunSummary
 from dermx_bench.stats.aggregate import metrics_of
+from dermx_bench.stats.analysis_tables import as_dermatologist_markdown
 from dermx_bench.stats.estimators import AT_FLOOR_MARK, AT_FLOOR_NOTE, floor_marks
 from dermx_bench.stats.figures import REFERENCE_LABELS
 
@@ -184,6 +185,7 @@ def render_markdown(summary: RunSummary) -> str:
         lines.append("")
     lines += [f"{NO_PAIRS} ({ch}): {why}; difference and ratio left empty." for ch, why in no_pairs.items()]
     lines += [""] if no_pairs else []
+    lines += as_dermatologist_markdown(summary.as_dermatologist or [])
     dx, human = summary.diagnosis, summary.human_baseline.diagnosis
     lines += ["## Diagnosis", "", f"accuracy {_f(dx.accuracy)}, macro F1 {_f(dx.macro_f1)}, "
               f"macro one-vs-rest AUROC {_f(dx.macro_auroc)} "

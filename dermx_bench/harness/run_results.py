@@ -27,6 +27,8 @@ from dermx_bench.harness.run_plan import Plan, ScoreOptions
 from dermx_bench.harness.run_report import render_markdown
 from dermx_bench.harness.run_state import MAPS_PART_BIN, MAPS_PART_CSV, PARTIAL, RunState
 from dermx_bench.harness.saved_maps import MAP_COLUMNS, MAPS_BIN, MAPS_CSV
+from dermx_bench.results.analyses import AsDermatologist
+from dermx_bench.results.baseline import SavedBaseline
 from dermx_bench.results.entry import (
     SCHEMA_VERSION,
     Bootstrap,
@@ -152,6 +154,15 @@ def _all_zero(preds: pd.DataFrame, scores: pd.DataFrame, characteristics: Sequen
                        by_characteristic={k: by_char.get(k, 0) for k in characteristics})
 
 
+def placed_among_raters(localisation: dict[str, Localisation], baseline: SavedBaseline) -> list[AsDermatologist]:
+    """The model as one more dermatologist, F1 against the fusion (issue 10), per characteristic."""
+    from dermx_bench.stats.equivalence import as_dermatologist
+
+    raters = {ch: {r: ms.f1.mean for r, ms in by.items()} for ch, by in (baseline.like_for_like_raters or {}).items()}
+    return as_dermatologist({ch: loc.fusion.f1 for ch, loc in localisation.items()},
+                            {ch: loc.fusion.f1 for ch, loc in baseline.like_for_like.items()}, raters)
+
+
 def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunSummary:
     """Write the final files from the partial ones and return the run's summary."""
     import pandas as pd
@@ -213,6 +224,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
         figures_version=entry.figures,
         compared_with=entry.reference,
         limit=opts.limit,
+        as_dermatologist=placed_among_raters(localisation, plan.baseline),
     )
     write_atomic(out / "entry.json", with_digest(entry).encode("utf-8"))
     write_atomic(out / "summary.json", json_document(summary.model_dump()).encode("utf-8"))

@@ -43,7 +43,11 @@ class SavedBaseline(ResultModel):
     - ``like_for_like``: the like-for-like human reference of METHODS §8 per characteristic
       (each rater's own explanation scored as a model's map; means over images, image
       bootstrap), the default reference of scoring runs;
-    - ``floors``: trivial maps scored the same way, by name.
+    - ``floors``: trivial maps scored the same way, by name;
+    - ``like_for_like_raters`` (saved from issue 10 on; None before): per characteristic
+      and rater, that rater's own outline against the fusion of the other raters, as a
+      model's fusion figure (mean over images, no interval): the dermatologists a model is
+      placed among (:mod:`dermx_bench.stats.equivalence`).
     """
 
     store_hash: str
@@ -53,6 +57,7 @@ class SavedBaseline(ResultModel):
     diagnosis: BaselineDiagnosis
     like_for_like: dict[str, LocalisationScores]
     floors: dict[str, FloorScores]
+    like_for_like_raters: dict[str, dict[str, MetricStats]] | None = None
     release: str | None = None
     saved_at: str | None = None
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from dermx_bench.core.names import PAIRWISE
+from dermx_bench.results.analyses import AsDermatologist
 from dermx_bench.results.entry import Bootstrap, Submission
 from dermx_bench.results.figures import (
     Count,
@@ -60,6 +61,8 @@ class RunSummary(ResultModel):
     and what was left out (``n_images`` of the ``n_reference_images`` a complete run
     scores: the coverage). ``limit``: the ``--limit`` of a quick partial run
     (None for a run of every image).
+    ``as_dermatologist``: the model's F1 against the raters' fusion
+    placed among the dermatologists' own (:mod:`dermx_bench.stats.equivalence`).
     """
 
     name: str
@@ -88,11 +91,13 @@ class RunSummary(ResultModel):
     figures_version: Annotated[int, Field(ge=1, strict=True)] = 1
     compared_with: str = PAIRWISE
     limit: Count | None = None
+    as_dermatologist: list[AsDermatologist] | None = None
 
     @property
     def partial(self) -> bool:
         """Fewer images scored than a complete run scores (a ``--limit`` run, skipped photographs, ...)."""
         return self.n_images < self.n_reference_images
+
 
 
 class RescoreFigures(ResultModel):
