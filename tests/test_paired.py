@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from dermx_bench.core.names import SCORE_COLUMNS, UNION
-from dermx_bench.stats.paired import compare_one, compare_values, holm, metric_columns, per_image_values, wilcoxon_p
+from dermx_bench.stats.paired import (
+    compare_one,
+    compare_values,
+    holm,
+    metric_columns,
+    per_image_values,
+    wilcoxon_p,
+)
 
 
 def _series(values: list[float | None], prefix: str = "i") -> pd.Series:

@@ -8,7 +8,12 @@ import pytest
 from scipy import stats
 
 from dermx_bench.results.figures import Stat
-from dermx_bench.stats.equivalence import as_dermatologist, percentile_among, place_among, welch_tost
+from dermx_bench.stats.equivalence import (
+    as_dermatologist,
+    percentile_among,
+    place_among,
+    welch_tost,
+)
 from dermx_bench.stats.strata import kruskal_p, stratify
 
 

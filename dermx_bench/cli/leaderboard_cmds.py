@@ -41,8 +41,10 @@ def leaderboard() -> None:
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @dir_option
 @click.option("--replace", is_flag=True, help="Replace an entry of the same name.")
+@click.option("--sanity", "sanity", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A sanity.json of the submission ('dermx-bench sanity ... --out DIR'), shown with the entry.")
 @json_option
-def add(run: Path, lb_dir: Path, replace: bool, as_json: bool) -> None:
+def add(run: Path, lb_dir: Path, replace: bool, sanity: Path | None, as_json: bool) -> None:
     """Add the scored run RUN (a 'dermx-bench score' output folder) to the leaderboard.
 
     RUN/entry.json is validated, its figures must be reproduced exactly from
@@ -53,7 +55,7 @@ def add(run: Path, lb_dir: Path, replace: bool, as_json: bool) -> None:
     """
     from dermx_bench.leaderboard import add_run
 
-    result = add_run(run, lb_dir, replace=replace)
+    result = add_run(run, lb_dir, replace=replace, sanity=sanity)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -33,6 +33,7 @@ from typing import Any
 from dermx_bench.core.errors import DermxError, InputError
 from dermx_bench.core.files import swap_folder
 from dermx_bench.core.paths import child
+from dermx_bench.leaderboard.extras import Extras, load_extras, stage_extras
 from dermx_bench.leaderboard.recheck import RunFilesOnDisk, check_reproduces
 from dermx_bench.results.entry import (
     SCHEMA_VERSION,
@@ -111,6 +112,11 @@ class StoredEntry:
         """The kept run files (``predictions`` None when not kept: entries of schema < 3)."""
         preds = self.folder / PREDICTIONS_FILE
         return RunFilesOnDisk(self.folder / SCORES_FILE, preds if preds.is_file() else None)
+
+    @property
+    def extras(self) -> Extras:
+        """The sanity check and place among the dermatologists kept with the entry."""
+        return load_extras(self.folder)
 
     @property
     def overlays(self) -> list[Path]:
@@ -253,6 +259,7 @@ def add_run(
     lb_dir: str | Path = "leaderboard",
     *,
     replace: bool = False,
+    sanity: str | Path | None = None,
 ) -> AddResult:
     """Add a finished scored run (``RUN/entry.json``, ``RUN/scores.csv``, ``RUN/predictions.csv``
     [+ ``RUN/overlays/*.png``]).
@@ -266,7 +273,8 @@ def add_run(
     same file stem is refused; an entry whose figures version this code cannot compute is
     refused with that reason (re-score the run). The entry, gzipped copies of the run files
     and the overlays are written to a temporary folder and moved into place; on error
-    nothing changes.
+    nothing changes. ``sanity``: a ``sanity.json`` of the submission, kept with the entry,
+    like the run summary's place among the dermatologists (:mod:`~dermx_bench.leaderboard.extras`).
     """
     run = Path(run_dir)
     if not run.is_dir():
@@ -330,6 +338,7 @@ def add_run(
         (staged / PREDICTIONS_FILE).write_bytes(_gzip_bytes(files.raw(run / "predictions.csv"), "predictions.csv"))
         for p in overlays:
             shutil.copyfile(p, child(staged / OVERLAYS, p.name))
+        stage_extras(run, staged, entry, sanity)
         (tmp / "entry.json").write_text(dump_entry(data), encoding="utf-8")
         swap_folder(staged, child(edir, stem), tmp)
         os.replace(tmp / "entry.json", target)  # the commit point

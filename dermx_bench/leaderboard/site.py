@@ -49,6 +49,7 @@ from dermx_bench.leaderboard.board import (
     sens_spec_cell,
 )
 from dermx_bench.leaderboard.entries import StoredEntry
+from dermx_bench.leaderboard.site_analyses import site_analyses
 from dermx_bench.results.entry import Entry
 from dermx_bench.results.figures import LocalisationScores, Stat
 from dermx_bench.stats.aggregate import metrics_of
@@ -362,11 +363,17 @@ def write_site(board: Board, stored: list[StoredEntry], out: str | Path) -> Path
         site = tmp / "site"
         site.mkdir()
         (site / MARKER).write_text("made by dermx-bench leaderboard publish\n", encoding="utf-8")
+        ranks = {r.stem: r.rank for r in board.ranked}
+        analyses = site_analyses(board, stored)
         (site / "index.html").write_text(
-            env.get_template("leaderboard_index.html.j2").render(**_index_context(board)),
+            env.get_template("leaderboard_index.html.j2").render(**_index_context(board), **analyses.index()),
             encoding="utf-8",
         )
-        ranks = {r.stem: r.rank for r in board.ranked}
+        for (a, b), page in analyses.pages():
+            path = site / page
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(env.get_template("leaderboard_compare.html.j2").render(
+                **analyses.pair_context(a, b), script_hashes=[], version=board.version), encoding="utf-8")
         for s in stored:
             page_dir = child(site / "entries", s.stem)
             (page_dir / "overlays").mkdir(parents=True)
@@ -374,7 +381,7 @@ def write_site(board: Board, stored: list[StoredEntry], out: str | Path) -> Path
             for p in s.overlays:
                 shutil.copyfile(p, child(page_dir / "overlays", p.name))
                 names.append(p.name)
-            ctx = _entry_context(s, ranks.get(s.stem), board, names)
+            ctx = {**_entry_context(s, ranks.get(s.stem), board, names), **analyses.entry(s)}
             (page_dir / "index.html").write_text(
                 env.get_template("leaderboard_entry.html.j2").render(**ctx), encoding="utf-8"
             )

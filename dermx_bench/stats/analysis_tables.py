@@ -85,13 +85,19 @@ def strata_markdown(a: StrataAnalysis, metrics: Sequence[str] | None = None) -> 
             for ch in dict.fromkeys(r.characteristic for r in rows):
                 cells = {r.stratum: r for r in rows if r.characteristic == ch}
                 t = tests.get((by, ch, m))
-                body.append([ch] + [
-                    (f"{num(cells[s].stat.mean)} [{num(cells[s].stat.ci_low)}, {num(cells[s].stat.ci_high)}] "
-                     f"({cells[s].stat.n}{'!' if cells[s].few else ''})") if s in cells else "–"
-                    for s in strata] + [pval(None if t is None else t.p_value)])
+                body.append([ch] + [_stratum_cell(cells.get(s)) for s in strata]
+                            + [pval(None if t is None else t.p_value)])
             lines += _md(["characteristic", *strata, "p (across strata)"], body)
             lines.append("")
     return "\n".join(lines)
+
+
+def _stratum_cell(r: StratumRow | None) -> str:
+    """``mean [low, high] (n)``, ``!`` after n under the minimum; ``– (0)`` for no image."""
+    if r is None or r.stat.mean is None:
+        return "– (0)"
+    interval = f" [{num(r.stat.ci_low)}, {num(r.stat.ci_high)}]" if r.stat.ci_low is not None else ""
+    return f"{num(r.stat.mean)}{interval} ({r.stat.n}{'!' if r.few else ''})"
 
 
 def sanity_markdown(s: SanityResult) -> str:

@@ -14,6 +14,7 @@ that lives in ``annotations/sample``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -189,8 +190,22 @@ def write_dataset(
         w = csv.writer(f, delimiter=";", lineterminator="\n")
         w.writerow(["original_filename", "dataset", "diagnosis", "current_filename", "skin_tone", "age"])
         for img in images:
-            w.writerow([f"{img.name}.jpg", "synthetic", img.diagnosis, f"{img.name}.jpeg", "light", "adult"])
+            tone, age = synthetic_demographics(img.name)
+            w.writerow([f"{img.name}.jpg", "synthetic", img.diagnosis, f"{img.name}.jpeg", tone, age])
     return out
+
+
+SKIN_TONES = ("light", "light", "medium", "medium", "dark")
+"""Skin tones of the synthetic metadata (drawn by name: about 2/5 light, 2/5 medium, 1/5 dark)."""
+AGES = ("young", "adult", "adult", "elderly")
+"""Age groups of the synthetic metadata (drawn by name)."""
+
+
+def synthetic_demographics(name: str) -> tuple[str, str]:
+    """(skin tone, age group) of a synthetic image, from the sha256 of its name (no random
+    draw: the images and annotations of a seed stay the same)."""
+    h = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+    return SKIN_TONES[h % len(SKIN_TONES)], AGES[(h // len(SKIN_TONES)) % len(AGES)]
 
 
 def write_sample(out_dir: str | Path, seed: int = 0) -> Path:
