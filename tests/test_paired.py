@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +22,7 @@ from dermx_bench.stats.paired import (
 )
 
 
-def _series(values: list[float | None], prefix: str = "i") -> pd.Series:
+def _series(values: Sequence[float | None], prefix: str = "i") -> pd.Series:
     return pd.Series([np.nan if v is None else v for v in values], index=[f"{prefix}{k:02d}" for k in range(len(values))],
                      dtype=np.float64)
 
@@ -77,6 +79,7 @@ def test_shift_gives_its_mean_difference_and_an_interval_around_it(base: list[fl
     row = compare_one(a, b, "c", "f1", n_boot=100)
     assert row.difference == pytest.approx(shift, abs=1e-9)
     assert row.ci_low is not None and row.ci_high is not None
+    assert row.difference is not None
     assert row.ci_low - 1e-9 <= row.difference <= row.ci_high + 1e-9
 
 

@@ -63,7 +63,7 @@ def read_table(path: Path, **kw: object) -> pd.DataFrame:
     import pandas as pd
 
     try:
-        return pd.read_csv(path, **kw)  # type: ignore[call-overload, no-any-return]
+        return pd.read_csv(path, **kw)  # type: ignore[call-overload]
     except FileNotFoundError:
         raise InputError(path, "", "run file not found (is this a finished run folder?)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:

@@ -118,7 +118,7 @@ def judge(c: Cascade, *, name: str, method: str, images: Sequence[str], seed: in
     stages = []
     for k, maps in enumerate(c.stages):
         sims = [similarity(a, b) for a, b in zip(c.original, maps, strict=True)]
-        ssim = [s for s, _ in sims]
+        ssim: list[float | None] = [s for s, _ in sims]
         rho = [r for _, r in sims]
         stages.append(SanityStage(stage=k + 1, layers=c.layers[: k + 1], ssim=_mean(ssim), spearman=_mean(rho),
                                   ssim_per_image=ssim, spearman_per_image=rho))

@@ -151,7 +151,7 @@ class SiteAnalyses:
         stems = [s for s in self.order if s in by] + [s.stem for s in self.stored if s.stem not in self.order]
         rows = []
         for a in stems:
-            cells = []
+            cells: list[dict[str, Any] | None] = []
             for b in stems:
                 if (a, b) in self.comparisons:
                     cells.append({**self._union_f1(a, b), "href": pair_file(by[a], by[b])})

@@ -14,6 +14,7 @@ from dermx_bench.results.analyses import (
     RunComparison,
     SanityResult,
     StrataAnalysis,
+    StratumRow,
 )
 from dermx_bench.stats.equivalence import ALPHA
 

@@ -59,7 +59,7 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     Sorted ascending, the k-th smallest of m becomes ``max_{j <= k} min(1, (m - j + 1) p_(j))``.
     """
     idx = [i for i, p in enumerate(p_values) if p is not None]
-    order = sorted(idx, key=lambda i: (p_values[i], i))  # type: ignore[arg-type,return-value]
+    order = sorted(idx, key=lambda i: (p_values[i], i))
     m = len(order)
     out: list[float | None] = [None] * len(p_values)
     running = 0.0
