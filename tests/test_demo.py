@@ -35,6 +35,15 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "## F1 per characteristic" in table and "## Sensitivity / specificity per characteristic" in table
     assert (out / "site" / "index.html").is_file()
     assert (out / MARKER_FILE).is_file()
+    # issue 10: the honest model beats the shortcut image by image, with its strata and sanity checks
+    u = d["comparison_union_f1"]
+    assert u["difference"] > 0 and u["ci_low"] > 0 and u["wilcoxon_p"] < 0.05
+    assert d["sanity_passed"][HONEST] is True
+    assert (out / "analyses" / "compare.md").is_file() and "## f1" in d["comparison_md"]
+    assert "## f1 by skin_tone" in d["strata_md"] and "## f1 by correct" in d["strata_md"]
+    assert any((out / "site" / "compare").glob("*.html"))
+    honest_page = next(p for p in (out / "site" / "entries").glob("*/index.html") if "honest" in p.parent.name)
+    assert "Sanity check" in honest_page.read_text() and "one more dermatologist" in honest_page.read_text()
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:

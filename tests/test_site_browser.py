@@ -140,6 +140,7 @@ def test_index_loads_sorts_and_escapes(driver: Any, site: Path) -> None:
 
 def test_entry_page_shows_name_as_text(driver: Any, site: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get((site / "index.html").as_uri())
     links = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody a")
@@ -152,16 +153,70 @@ def test_entry_page_shows_name_as_text(driver: Any, site: Path) -> None:
     assert len(driver.find_elements(By.CSS_SELECTOR, "figure.chart svg")) == 2
     assert len(driver.find_elements(By.CSS_SELECTOR, "#confusion tbody tr")) == 3
     imgs = driver.find_elements(By.CSS_SELECTOR, ".overlays img")
-    assert imgs and all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", i)
-                        for i in imgs)
+    assert imgs
+    for img in imgs:  # lazily loaded: brought into view first
+        driver.execute_script("arguments[0].scrollIntoView();", img)
+    WebDriverWait(driver, 10).until(lambda d: all(
+        d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", i) for i in imgs))
+    assert _severe(driver) == []
+    # the entry's strata and its comparisons (issue 10)
+    assert driver.find_elements(By.CSS_SELECTOR, "table#strata-disease tbody tr")
+    assert len(driver.find_elements(By.XPATH, "//h2[text()='Compared with']/following-sibling::ul[1]/li")) == 2
+
+
+def test_pair_page_compares_two_entries(driver: Any, site: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get((site / "index.html").as_uri())
+    cells = driver.find_elements(By.CSS_SELECTOR, "#pairs tbody a")
+    assert len(cells) == 6  # 3 entries: each pair from both sides
+    cells[0].click()
+    assert " vs " in driver.find_element(By.TAG_NAME, "h1").text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "table.compare")) == 3  # one per metric
+    assert driver.execute_script("return window.pwned === undefined;")
     assert _severe(driver) == []
 
 
 def test_every_page_loads_without_console_errors(driver: Any, site: Path) -> None:
     pages = sorted(site.rglob("*.html"))
-    assert len(pages) == 4
+    assert len(pages) == 4 + 3  # index, three entries, three pairs
     for page in pages:
         driver.get_log("browser")
         driver.get(page.as_uri())
         assert _severe(driver) == [], page
         _no_alert(driver)
+
+
+@pytest.fixture(scope="module")
+def wide_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site whose entries carry all 17 localisable characteristics of the ontology."""
+    from dermx_bench.darwin.ontology import load_ontology
+    from tests import lb_fixture
+
+    root = tmp_path_factory.mktemp("wide")
+    lb = root / "lb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lb_fixture, "CHARS", load_ontology().localisable)
+        for name, quality, seed in [("A rather long entry name for a lesion-aware network", 0.6, 1),
+                                    ("Marker-shortcut network", 0.3, 2)]:
+            add_run(make_run(root / "runs", name, quality=quality, seed=seed), lb)
+    return Path(publish(lb, "html", root / "site", n_boot=100))
+
+
+def test_pages_fit_a_1400_pixel_window(driver: Any, wide_site: Path) -> None:
+    """No page scrolls sideways at 1400 px, and no table but the pair matrix (which scrolls in its own
+    box) reaches past the window, with 17 characteristics."""
+    driver.set_window_size(1400, 1000)
+    pages = sorted(wide_site.rglob("*.html"))
+    assert len(pages) == 1 + 2 + 1
+    for page in pages:
+        driver.get(page.as_uri())
+        width, scroll, tables = driver.execute_script(
+            "return [document.documentElement.clientWidth, document.documentElement.scrollWidth,"
+            " Array.from(document.querySelectorAll('table')).filter(t => !t.closest('.wide'))"
+            ".map(t => [t.id || t.className, Math.ceil(t.getBoundingClientRect().right)])];")
+        assert scroll <= width, (page, scroll, width)
+        assert all(right <= width for _, right in tables), (page, tables, width)
+    driver.get((wide_site / "index.html").as_uri())
+    n_cols = driver.execute_script("return document.querySelectorAll('#per-characteristic thead th').length;")
+    assert n_cols == 1 + 17 + 1  # entry, the characteristics, union

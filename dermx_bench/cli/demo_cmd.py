@@ -41,6 +41,15 @@ def demo(out: str, n_images: int, seed: int, arch: str | None, as_json: bool) ->
         return
     click.echo(result.table_text)
     click.echo(f"Ranking: {' > '.join(result.ranking)}")
+    u = result.union_f1
+    if u:
+        click.echo(f"Honest − shortcut, union F1 per image: {u['difference']:.3f} "
+                   f"[{u['ci_low']:.3f}, {u['ci_high']:.3f}], Wilcoxon p = {u['wilcoxon_p']:.2g}, "
+                   f"honest higher on {100 * u['honest_wins']:.0f}% of images")
+        click.echo("Sanity (model randomisation): " + ", ".join(
+            f"{n} {'passed' if ok else 'FAILED'}" for n, ok in result.sanity_passed.items()))
+        click.echo("")
+        click.echo(result.strata_md)
     click.echo("Files:")
     for k, v in result.paths().items():
         click.echo(f"  {k:12s} {v}")

@@ -8,7 +8,10 @@
 4. train two small models (``test_resnet``, or any timm classifier by name, e.g.
    ``arch="test_vit"``): one that sees lesions, one that learnt the marker;
 5. score both with Grad-CAM against the raters;
-6. add both runs to a leaderboard and publish it as Markdown and a static site.
+6. analyse: compare the two runs image by image, stratify each by correct prediction, skin
+   tone and age, and run the model randomisation test of both submissions;
+7. add both runs (with their sanity checks) to a leaderboard and publish it as Markdown and a
+   static site (with the comparison and strata pages).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from dermx_bench.core.errors import InputError
+from dermx_bench.core.names import UNION
 
 #: The file that marks a folder as made by the demo (so a re-run may replace it).
 MARKER_FILE = ".dermx-bench-demo"
@@ -53,6 +57,10 @@ class DemoResult:
     accuracies: dict[str, float] = field(default_factory=dict)
     table_text: str = ""
     """The same leaderboard as plain text, for a terminal."""
+    comparison_md: str = ""
+    strata_md: str = ""
+    union_f1: dict[str, float | None] = field(default_factory=dict)
+    sanity_passed: dict[str, bool] = field(default_factory=dict)
 
     def paths(self) -> dict[str, str]:
         return {
@@ -62,12 +70,15 @@ class DemoResult:
             "runs": str(self.out / "runs"),
             "leaderboard": str(self.out / "leaderboard" / "README.md"),
             "site": str(self.out / "site" / "index.html"),
+            "analyses": str(self.out / "analyses"),
         }
 
     def as_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "ranking": self.ranking, "paths": self.paths(),
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
-                "accuracies": self.accuracies, "table_md": self.table_md}
+                "accuracies": self.accuracies, "table_md": self.table_md,
+                "comparison_union_f1": self.union_f1, "sanity_passed": self.sanity_passed,
+                "comparison_md": self.comparison_md, "strata_md": self.strata_md}
 
 
 def _fresh(out: Path) -> None:
@@ -146,11 +157,18 @@ def run_demo(
         subs[name], accuracies[name] = sub, acc
 
     step("scoring")
+    runs = {}
+    for name, sub in subs.items():
+        runs[name] = root / "runs" / sub.name
+        score_run(sub, store, root / "photos", runs[name], ScoreOptions(device="cpu", batch_size=16, seed=seed))
+
+    step("analyses")
+    found = _analyses(root, store, subs, runs, seed)
+
+    step("leaderboard")
     lb = root / "leaderboard"
-    for sub in subs.values():
-        run = root / "runs" / sub.name
-        score_run(sub, store, root / "photos", run, ScoreOptions(device="cpu", batch_size=16, seed=seed))
-        add_run(run, lb)
+    for name, run in runs.items():
+        add_run(run, lb, sanity=root / "analyses" / f"sanity-{subs[name].name}" / "sanity.json")
 
     step("publishing")
     table = publish(lb, "md", lb / "README.md")
@@ -159,7 +177,50 @@ def run_demo(
     step("done")
     seconds.pop("done", None)
     ranking = _ranking(table, list(subs))
-    return DemoResult(root, table, ranking, seconds, accuracies, text)
+    return DemoResult(root, table, ranking, seconds, accuracies, text, **found)
+
+
+def _analyses(root: Path, store: Path, subs: dict[str, Path], runs: dict[str, Path], seed: int) -> dict[str, Any]:
+    """The honest run against the shortcut one, each run by strata, and both sanity checks,
+    written to ``root/analyses``; returns the :class:`DemoResult` fields they fill."""
+    from dermx_bench.core.files import json_document, write_atomic
+    from dermx_bench.harness.analyses import analyse_run, compare_runs, load_run
+    from dermx_bench.harness.analysis_plots import strata_png
+    from dermx_bench.harness.sanity import check_submission
+    from dermx_bench.stats.analysis_tables import (
+        comparison_markdown,
+        sanity_markdown,
+        strata_markdown,
+    )
+
+    out = root / "analyses"
+    out.mkdir(parents=True, exist_ok=True)
+    data = {name: load_run(run) for name, run in runs.items()}
+    honest, shortcut = data.values()
+    comparison = compare_runs(honest, shortcut, seed=seed)
+    comparison_md = comparison_markdown(comparison)
+    write_atomic(out / "compare.md", comparison_md.encode("utf-8"))
+    write_atomic(out / "compare.json", json_document(comparison.model_dump()).encode("utf-8"))
+    strata_md = ""
+    for name, run in data.items():
+        stem = subs[name].name
+        strata = analyse_run(run, ["correct", "skin_tone", "age"], store=store, seed=seed)
+        text = strata_markdown(strata, ["f1"])
+        strata_md = strata_md or text
+        write_atomic(out / f"strata-{stem}.md", strata_markdown(strata).encode("utf-8"))
+        strata_png(strata, out / f"strata-{stem}.png")
+    passed = {}
+    for name, sub in subs.items():
+        folder = out / f"sanity-{sub.name}"
+        folder.mkdir(exist_ok=True)
+        result = check_submission(sub, store, root / "photos", n_images=4, seed=seed, figure=folder / "sanity.png")
+        write_atomic(folder / "sanity.json", json_document(result.model_dump()).encode("utf-8"))
+        write_atomic(folder / "sanity.md", sanity_markdown(result).encode("utf-8"))
+        passed[name] = result.passed
+    union = next(r for r in comparison.rows if r.characteristic == UNION and r.metric == "f1")
+    return {"comparison_md": comparison_md, "strata_md": strata_md, "sanity_passed": passed,
+            "union_f1": {"difference": union.difference, "ci_low": union.ci_low, "ci_high": union.ci_high,
+                         "wilcoxon_p": union.wilcoxon_p, "honest_wins": union.a_wins}}
 
 
 def _ranking(table_md: str, names: list[str]) -> list[str]:
