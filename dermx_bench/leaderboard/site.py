@@ -110,6 +110,17 @@ SORT_SCRIPT = """
 """
 
 
+def soft_hyphens(text: str, longest: int = 8) -> str:
+    """``text`` with soft hyphens (U+00AD) splitting each word longer than ``longest`` into
+    halves (thirds above twice that): narrow table headers break there, with a hyphen."""
+    words = []
+    for w in text.split(" "):
+        parts = 1 if len(w) <= longest else (2 if len(w) <= 2 * longest else 3)
+        step = -(-len(w) // parts)
+        words.append("\u00ad".join(w[i:i + step] for i in range(0, len(w), step)))
+    return " ".join(words)
+
+
 def _script_hash(script: str) -> str:
     digest = hashlib.sha256(script.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
@@ -118,13 +129,15 @@ def _script_hash(script: str) -> str:
 def _environment() -> Any:
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("dermx_bench", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
     )
+    env.filters["soft_hyphens"] = soft_hyphens
+    return env
 
 
 def _sort_value(v: float | int | None) -> str:
@@ -185,7 +198,7 @@ def _index_context(board: Board) -> dict[str, Any]:
                              "title": f"{c}: {cell['mean']} {cell['ci']}".strip()})
             sens = _stat_cell(r.per_characteristic["sensitivity"][c])
             spec = _stat_cell(r.per_characteristic["specificity"][c])
-            ss_cells.append({"text": sens_spec_cell(r, c), "sort": sens["sort"],
+            ss_cells.append({"text": sens_spec_cell(r, c).replace(" / ", "\u00a0/ "), "sort": sens["sort"],
                              "title": f"{c}: sensitivity {sens['mean']} {sens['ci']}, specificity "
                                       f"{spec['mean']} {spec['ci']}"})
         char_rows.append({"kind": r.kind, "name": r.name, "href": href, "cells": f1_cells})
