@@ -41,7 +41,7 @@ def demo(out: str, n_images: int, seed: int, arch: str | None, as_json: bool) ->
         return
     click.echo(result.table_text)
     click.echo(f"Ranking: {' > '.join(result.ranking)}")
-    u = result.union_f1
+    u = {k: float(v) if v is not None else float("nan") for k, v in result.union_f1.items()}
     if u:
         click.echo(f"Honest − shortcut, union F1 per image: {u['difference']:.3f} "
                    f"[{u['ci_low']:.3f}, {u['ci_high']:.3f}], Wilcoxon p = {u['wilcoxon_p']:.2g}, "

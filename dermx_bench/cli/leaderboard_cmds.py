@@ -43,8 +43,12 @@ def leaderboard() -> None:
 @click.option("--replace", is_flag=True, help="Replace an entry of the same name.")
 @click.option("--sanity", "sanity", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A sanity.json of the submission ('dermx-bench sanity ... --out DIR'), shown with the entry.")
+@click.option("--seed-run", "seed_runs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A run of the same submission trained with another seed (repeat); tables show mean ± sd "
+                   "across the runs beside each run's interval.")
 @json_option
-def add(run: Path, lb_dir: Path, replace: bool, sanity: Path | None, as_json: bool) -> None:
+def add(run: Path, lb_dir: Path, replace: bool, sanity: Path | None, seed_runs: tuple[Path, ...],
+        as_json: bool) -> None:
     """Add the scored run RUN (a 'dermx-bench score' output folder) to the leaderboard.
 
     RUN/entry.json is validated, its figures must be reproduced exactly from
@@ -55,7 +59,7 @@ def add(run: Path, lb_dir: Path, replace: bool, sanity: Path | None, as_json: bo
     """
     from dermx_bench.leaderboard import add_run
 
-    result = add_run(run, lb_dir, replace=replace, sanity=sanity)
+    result = add_run(run, lb_dir, replace=replace, sanity=sanity, seed_runs=seed_runs)
     if as_json:
         emit_json(result.to_dict())
         return

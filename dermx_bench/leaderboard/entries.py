@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from dermx_bench.core.files import swap_folder
 from dermx_bench.core.paths import child
 from dermx_bench.leaderboard.extras import Extras, load_extras, stage_extras
 from dermx_bench.leaderboard.recheck import RunFilesOnDisk, check_reproduces
+from dermx_bench.leaderboard.seeds import load_seeds, stage_seeds
 from dermx_bench.results.entry import (
     SCHEMA_VERSION,
     SINCE,
@@ -112,6 +113,11 @@ class StoredEntry:
         """The kept run files (``predictions`` None when not kept: entries of schema < 3)."""
         preds = self.folder / PREDICTIONS_FILE
         return RunFilesOnDisk(self.folder / SCORES_FILE, preds if preds.is_file() else None)
+
+    @property
+    def seeds(self) -> list[Entry]:
+        """The entries of the seed runs kept with this one (none for most entries)."""
+        return load_seeds(self.folder)
 
     @property
     def extras(self) -> Extras:
@@ -260,6 +266,7 @@ def add_run(
     *,
     replace: bool = False,
     sanity: str | Path | None = None,
+    seed_runs: Sequence[str | Path] = (),
 ) -> AddResult:
     """Add a finished scored run (``RUN/entry.json``, ``RUN/scores.csv``, ``RUN/predictions.csv``
     [+ ``RUN/overlays/*.png``]).
@@ -275,6 +282,8 @@ def add_run(
     and the overlays are written to a temporary folder and moved into place; on error
     nothing changes. ``sanity``: a ``sanity.json`` of the submission, kept with the entry,
     like the run summary's place among the dermatologists (:mod:`~dermx_bench.leaderboard.extras`).
+    ``seed_runs``: runs of the same submission trained with other seeds, checked as the entry's
+    own and kept with it (:mod:`~dermx_bench.leaderboard.seeds`).
     """
     run = Path(run_dir)
     if not run.is_dir():
@@ -339,6 +348,7 @@ def add_run(
         for p in overlays:
             shutil.copyfile(p, child(staged / OVERLAYS, p.name))
         stage_extras(run, staged, entry, sanity)
+        stage_seeds(entry, seed_runs, staged, _gzip_bytes)
         (tmp / "entry.json").write_text(dump_entry(data), encoding="utf-8")
         swap_folder(staged, child(edir, stem), tmp)
         os.replace(tmp / "entry.json", target)  # the commit point

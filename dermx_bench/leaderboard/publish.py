@@ -17,6 +17,7 @@ from dermx_bench.leaderboard.ranking import (
     DEFAULT_TOP,
     check_rank_by,
 )
+from dermx_bench.leaderboard.seeds import seeded, seeds_markdown
 from dermx_bench.leaderboard.tables import render_csv, render_latex, render_markdown
 from dermx_bench.leaderboard.text_table import render_text
 from dermx_bench.leaderboard.validate import validate
@@ -53,6 +54,12 @@ def _load_board(
     return board, report.entries
 
 
+def seeds_section(stored: list[StoredEntry]) -> str:
+    """The Markdown seeds table after the leaderboard ('' when no entry has seed runs)."""
+    named = seeded(stored)
+    return ("\n" + seeds_markdown(named)) if named else ""
+
+
 def publish(
     lb_dir: str | Path,
     fmt: str,
@@ -83,8 +90,10 @@ def publish(
 
         board, stored = _load_board(lb_dir, seed, n_boot, top, min_coverage, rank_by)
         return str(write_site(board, stored, out))
-    board, _ = _load_board(lb_dir, seed, n_boot, top, min_coverage, rank_by)
+    board, stored = _load_board(lb_dir, seed, n_boot, top, min_coverage, rank_by)
     text = renderer(board)
+    if fmt == "md":
+        text += seeds_section(stored)
     if out is not None and str(out) != "-":
         write_atomic(out, text)
     return text

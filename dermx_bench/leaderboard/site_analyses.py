@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dermx_bench.core.names import UNION
 from dermx_bench.harness.analyses import AnalysisError, RunData, analyse_run, compare_runs
 from dermx_bench.leaderboard.extras import Extras
+from dermx_bench.leaderboard.seeds import SEEDS_NOTE, seed_rows, seed_summary, seeded
 from dermx_bench.results.analyses import PER_RATER, RunComparison
 from dermx_bench.stats.analysis_tables import num, pval
 
@@ -160,7 +161,8 @@ class SiteAnalyses:
                 else:
                     cells.append(None)
             rows.append({"name": names[a], "cells": cells})
-        return {"pair_matrix": {"names": [names[s] for s in stems], "rows": rows} if len(stems) > 1 else None}
+        return {"pair_matrix": {"names": [names[s] for s in stems], "rows": rows} if len(stems) > 1 else None,
+                "seed_rows": seed_rows(seeded(self.stored)), "seeds_note": SEEDS_NOTE}
 
     def pair_context(self, a: str, b: str) -> dict[str, Any]:
         c = self.comparisons[(a, b)]
@@ -172,7 +174,9 @@ class SiteAnalyses:
         links = [{"name": by[y if x == stored.stem else x].entry.name, "href": "../../" + pair_file(by[x], by[y])}
                  for x, y in self.comparisons if stored.stem in (x, y)]
         data = self.data.get(stored.stem) or run_data(stored)
-        return {"strata": strata_tables(data), "pair_links": links, **extras_context(stored.extras)}
+        summary = seed_summary(stored.entry, stored.seeds)
+        return {"strata": strata_tables(data), "pair_links": links, **extras_context(stored.extras),
+                "seed_rows": seed_rows([(stored.entry.name, summary)]) if summary else [], "seeds_note": SEEDS_NOTE}
 
 
 def site_analyses(board: Board, stored: list[StoredEntry]) -> SiteAnalyses:

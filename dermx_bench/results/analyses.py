@@ -149,3 +149,19 @@ class AsDermatologist(ResultModel):
     margin: float
     tost_p: Unit
     equivalent: bool | None
+
+
+class SeedStat(ResultModel):
+    """One metric across the runs of a submission trained with different seeds: each run's
+    figure (mean over images, image-bootstrap interval) and, across runs, mean ± sample sd."""
+
+    mean: Unit
+    sd: Finite
+    runs: list[Stat]
+
+
+class SeedSummary(ResultModel):
+    """An entry's runs with different seeds (its own first): per union metric, a :class:`SeedStat`."""
+
+    n_runs: Count
+    metrics: dict[str, SeedStat]
