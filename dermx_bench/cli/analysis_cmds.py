@@ -9,9 +9,14 @@ from pathlib import Path
 import click
 
 from dermx_bench.cli.common import emit_json, store_option
+from dermx_bench.core.names import STRATA
+from dermx_bench.harness.sanity import SSIM_THRESHOLD
+from dermx_bench.results.analyses import PER_RATER, REFERENCE_KINDS
+from dermx_bench.stats.estimators import COMPARE_N_BOOT
+from dermx_bench.stats.strata import MIN_N
 
 _REFERENCE = click.option(
-    "--reference", type=click.Choice(["per-rater", "fusion"]), default="per-rater", show_default=True,
+    "--reference", type=click.Choice(REFERENCE_KINDS), default=PER_RATER, show_default=True,
     help="Per image: the mean over the raters who drew the characteristic, or the score against their fusion.")
 _SEED = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
 
@@ -22,7 +27,7 @@ _SEED = click.option("--seed", default=0, show_default=True, type=int, help="See
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True,
               help="Output on stdout: Markdown tables, CSV rows or JSON.")
 @_REFERENCE
-@click.option("--n-boot", default=2000, show_default=True, type=click.IntRange(min=1),
+@click.option("--n-boot", default=COMPARE_N_BOOT, show_default=True, type=click.IntRange(min=1),
               help="Resamples of the paired image bootstrap.")
 @_SEED
 def compare(run_a: str, run_b: str, fmt: str, reference: str, n_boot: int, seed: int) -> None:
@@ -52,13 +57,13 @@ def compare(run_a: str, run_b: str, fmt: str, reference: str, n_boot: int, seed:
 @click.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--by", "by", multiple=True, required=True,
-              type=click.Choice(["disease", "correct", "skin_tone", "age"]),
+              type=click.Choice(STRATA),
               help="Grouping of the images (repeat for several): gold disease, correct or wrong prediction, "
                    "or the store's skin tone / age.")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, exists=True),
               help="The store the run was scored on (needed for skin_tone and age).")
 @_REFERENCE
-@click.option("--min-n", default=10, show_default=True, type=click.IntRange(min=1),
+@click.option("--min-n", default=MIN_N, show_default=True, type=click.IntRange(min=1),
               help="Strata with fewer images are flagged (!) and warned about.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG of the union's figures per stratum here.")
@@ -103,7 +108,7 @@ def analyse(run: str, by: tuple[str, ...], store_path: str | None, reference: st
               help="Images (the first by name) whose maps are recomputed at every stage.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Folder for sanity.json, sanity.md and sanity.png (the maps of a few images per stage).")
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--threshold", default=SSIM_THRESHOLD, show_default=True, type=click.FloatRange(0, 1),
               help="The check passes when the fully randomised maps' mean SSIM is below this.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--trust-code", is_flag=True, help="Allow running the submission's own Python module.")

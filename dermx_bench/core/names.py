@@ -66,6 +66,9 @@ SCORE_INFO_COLUMNS: tuple[str, ...] = (
 """The columns of ``scores.csv`` that are no per-image metric: every other column is one
 (:func:`dermx_bench.stats.paired.metric_columns`), so analyses take up new metric columns."""
 
+STRATA: tuple[str, ...] = ("disease", "correct", "skin_tone", "age")
+"""The groupings of images a run can be analysed by (``dermx-bench analyse --by``), in report order."""
+
 IGNORE_CLASS = "ignore"
 """A submission's class that is no diagnosis: its output is never predicted nor explained."""
 

@@ -20,18 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dermx_bench.core.errors import InputError
-from dermx_bench.core.names import UNION
+from dermx_bench.core.names import STRATA, UNION
 from dermx_bench.results.analyses import PER_RATER, RunComparison, StrataAnalysis
 from dermx_bench.results.entry import Entry, load_entry
-from dermx_bench.stats.estimators import DEFAULT_N_BOOT, DEFAULT_SEED
+from dermx_bench.stats.estimators import COMPARE_N_BOOT, DEFAULT_N_BOOT, DEFAULT_SEED
 from dermx_bench.stats.paired import compare_values, metric_columns, per_image_values
 from dermx_bench.stats.strata import KRUSKAL, MIN_N, stratify
 
 if TYPE_CHECKING:
     import pandas as pd
 
-STRATA: tuple[str, ...] = ("disease", "correct", "skin_tone", "age")
-"""The groupings ``analyse --by`` knows, in report order."""
 STORE_STRATA: tuple[str, ...] = ("skin_tone", "age")
 """Groupings read from the store's metadata."""
 
@@ -98,7 +96,7 @@ def check_comparable(a: RunData, b: RunData) -> None:
 
 
 def compare_runs(
-    a: RunData, b: RunData, *, reference: str = PER_RATER, seed: int = DEFAULT_SEED, n_boot: int = 2000,
+    a: RunData, b: RunData, *, reference: str = PER_RATER, seed: int = DEFAULT_SEED, n_boot: int = COMPARE_N_BOOT,
 ) -> RunComparison:
     """A against B on the images both scored, every characteristic and metric both have."""
     check_comparable(a, b)

@@ -24,6 +24,10 @@ Which figure uses which estimator (METHODS §6, §8):
   rater-to-rater table of METHODS §6 (mean pooled over pairs), which is not a reference
   for a model. The interval of each is shown beside it.
 - **A model at a trivial floor** (tables): :func:`at_floor`, :func:`floor_marks`.
+- **Run A vs run B** (``dermx-bench compare``, :mod:`dermx_bench.stats.paired`): the same
+  :func:`paired_bootstrap` per characteristic and metric, :data:`COMPARE_N_BOOT` resamples.
+- **A stratum of a run** (``dermx-bench analyse``, :mod:`dermx_bench.stats.strata`):
+  :func:`image_stat` over the stratum's images.
 - **One entry vs the next** (leaderboard ranks): :func:`paired_bootstrap`, the image
   bootstrap of the per-image union-F1 differences over the images both scored, with a
   two-sided p value.
@@ -50,6 +54,8 @@ DEFAULT_N_BOOT = 1000
 """Resamples of the intervals of a run's and the baseline's figures."""
 PAIRED_N_BOOT = 10_000
 """Resamples of the leaderboard's paired test of each rank against the next."""
+COMPARE_N_BOOT = 2000
+"""Resamples of ``dermx-bench compare``'s paired bootstrap (every characteristic x metric)."""
 
 _LEVELS = (0.025, 0.975)
 """Percentile levels of the image and paired bootstrap intervals."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from dermx_bench.core.names import FUSION_PREFIX, RATER_PREFIX, SCORE_INFO_COLUMNS, UNION
 from dermx_bench.results.analyses import FUSION, PER_RATER, PairedRow
-from dermx_bench.stats.estimators import DEFAULT_SEED, paired_bootstrap
+from dermx_bench.stats.estimators import COMPARE_N_BOOT, DEFAULT_SEED, paired_bootstrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +81,7 @@ def wilcoxon_p(d: np.ndarray) -> float | None:
 
 
 def compare_one(
-    a: pd.Series, b: pd.Series, characteristic: str, metric: str, *, seed: int = DEFAULT_SEED, n_boot: int = 2000,
+    a: pd.Series, b: pd.Series, characteristic: str, metric: str, *, seed: int = DEFAULT_SEED, n_boot: int = COMPARE_N_BOOT,
 ) -> PairedRow:
     """One characteristic and metric: ``a``/``b`` are per-image values indexed by image."""
     both = a.dropna().index.intersection(b.dropna().index).sort_values()
@@ -103,7 +103,7 @@ def compare_one(
 
 def compare_values(
     a: pd.DataFrame, b: pd.DataFrame, characteristics: Sequence[str], metrics: Sequence[str], *,
-    seed: int = DEFAULT_SEED, n_boot: int = 2000,
+    seed: int = DEFAULT_SEED, n_boot: int = COMPARE_N_BOOT,
 ) -> list[PairedRow]:
     """Every characteristic x metric of two :func:`per_image_values` tables, with Holm's
     correction across the characteristics (the union apart) of each metric."""
