@@ -69,3 +69,19 @@ def test_stratify_hand_case() -> None:
     assert by["dark"].stat.mean == pytest.approx(0.2) and by["dark"].stat.n == 3 and not by["dark"].few
     assert by["light"].stat.mean == pytest.approx(0.85) and by["light"].stat.n == 2 and by["light"].few
     assert len(tests) == 1 and tests[0].p_value == pytest.approx(stats.kruskal([0.1, 0.2, 0.3], [0.8, 0.9]).pvalue)
+
+
+def test_rater_figures_are_each_seats_fusion_mean_over_images() -> None:
+    from dermx_bench.consensus.human_reference import SEAT_COLUMN, rater_figures
+
+    detail = pd.DataFrame([
+        # seat, image, characteristic, reference, f1, sensitivity, specificity
+        ("a", "i1", "union", "fusion:fuzzy", 0.2, 0.3, 0.9),
+        ("a", "i2", "union", "fusion:fuzzy", 0.4, 0.5, 0.8),
+        ("a", "i1", "union", "rater:b", 0.9, 0.9, 0.9),  # per-rater rows are not the fusion figure
+        ("b", "i1", "union", "fusion:fuzzy", 0.6, np.nan, 0.7),
+    ], columns=[SEAT_COLUMN, "image", "characteristic", "reference", "f1", "sensitivity", "specificity"])
+    figs = rater_figures(detail)
+    assert figs["union"]["a"].f1.mean == pytest.approx(0.3) and figs["union"]["a"].f1.n == 2
+    assert figs["union"]["b"].f1.mean == pytest.approx(0.6) and figs["union"]["b"].sensitivity.n == 0
+    assert figs["union"]["a"].f1.ci_low is None  # no interval: only the means are used
