@@ -47,7 +47,7 @@ from dermx_bench.core.names import (
 )
 from dermx_bench.darwin.ontology import Ontology
 from dermx_bench.masks import rle
-from dermx_bench.results.figures import MetricStats
+from dermx_bench.results.figures import MetricStats, stat_kind
 from dermx_bench.stats.aggregate import seated_scores
 from dermx_bench.stats.estimators import DEFAULT_N_BOOT, DEFAULT_SEED, image_stat
 
@@ -114,8 +114,8 @@ def rater_figures(detail: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -
     fused = detail[detail["reference"].astype(str).str.startswith(FUSION_PREFIX)]
     out: dict[str, dict[str, MetricStats]] = {}
     for (ch, seat), g in fused.groupby(["characteristic", SEAT_COLUMN], sort=True):
-        out.setdefault(str(ch), {})[str(seat)] = MetricStats(
-            **{m: image_stat(g[m].tolist(), n_boot=0) for m in metrics})
+        out.setdefault(str(ch), {})[str(seat)] = MetricStats.model_validate(
+            {m: image_stat(g[m].tolist(), n_boot=0, kind=stat_kind(m)) for m in metrics})
     return out
 
 
