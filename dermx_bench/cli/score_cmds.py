@@ -84,6 +84,9 @@ def _method_options(pairs: tuple[str, ...], flags: dict[str, Any]) -> dict[str, 
               type=click.Choice(["auto", "channels_last", "contiguous"]),
               help="Tensor layout (auto: channels_last when the model gives the same outputs with it; faster).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out (same inputs and options).")
+@click.option("--cluster", default=None, metavar="ADDRESS|local:N",
+              help="Score the batches on a Dask cluster: a scheduler address (tcp://host:8786; workers must see "
+                   "the same paths) or local:N worker processes. Same files as without.")
 @click.option("--trust-code", is_flag=True,
               help="Allow a submission's entry_point to run Python code from its folder.")
 @click.option("--skip-missing", is_flag=True,
@@ -100,7 +103,7 @@ def _method_options(pairs: tuple[str, ...], flags: dict[str, Any]) -> dict[str, 
 def score(
     submission: str, store_path: str, images_dir: str, out_dir: str, method: str, ig_steps: int | None,
     n_samples: int | None, sigma: float | None, explainer_seed: int | None, method_option: tuple[str, ...],
-    allow_slow: bool, target: str, device: str, batch_size: int, memory_format: str, resume: bool,
+    allow_slow: bool, target: str, device: str, batch_size: int, memory_format: str, resume: bool, cluster: str | None,
     trust_code: bool, skip_missing: bool, n_boot: int, seed: int, limit: int | None, n_overlays: int,
     as_json: bool,
 ) -> None:
@@ -144,7 +147,8 @@ def score(
 
     try:
         summary = score_run(submission, store_path, images_dir, out_dir, opts, resume=resume,
-                            on_batch=on_batch, on_plan=on_plan, on_estimate=on_estimate)
+                            on_batch=on_batch, on_plan=on_plan, on_estimate=on_estimate,
+                            cluster=cluster)
     finally:
         if bar is not None:
             bar.close()

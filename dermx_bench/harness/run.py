@@ -36,9 +36,9 @@ this module (the batches).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 __all__ = ["ScoreOptions", "RunConflictError", "score_run", "plan_run", "overlay_stem"]
 
 
-def _load_batch(plan: Plan, names: Sequence[str]) -> np.ndarray:
+def load_batch(plan: Plan, names: Sequence[str]) -> np.ndarray:
     """The batch's photographs as model input, float32 (n, 3, input height, input width)."""
     from dermx_bench.harness.images import load_photo, preprocess
 
@@ -87,16 +87,40 @@ def _load_batch(plan: Plan, names: Sequence[str]) -> np.ndarray:
     return arr
 
 
-class _Scorer:
-    """The model, its explainer and layout, scoring one batch at a time."""
+@dataclass
+class OverlayItem:
+    """What an overlay needs besides the plan: the image's full-size map and its labels."""
 
-    def __init__(self, plan: Plan, opts: ScoreOptions, out: Path, state: RunState) -> None:
+    image: str
+    full: np.ndarray
+    predicted: str
+    explained: str
+    f1: float | None
+
+
+@dataclass
+class BatchResult:
+    """One batch's rows for ``scores.csv`` and ``predictions.csv``, its overlays' data, the
+    seconds its maps took and the tensor layout used (where the batch was scored: here or a worker)."""
+
+    score_rows: list[list[Any]]
+    pred_rows: list[list[Any]]
+    overlays: list[OverlayItem]
+    layout: str
+    seconds: float = 0.0
+    maps: list[tuple[str, np.ndarray, Any]] = field(default_factory=list)
+    """The maps to keep (image, model-grid map, upsampling geometry: :mod:`~dermx_bench.harness.saved_maps`)."""
+
+
+class Scorer:
+    """The model, its explainer and layout, scoring one batch at a time (in this process or a worker)."""
+
+    def __init__(self, plan: Plan, opts: ScoreOptions) -> None:
         from dermx_bench.harness.explainers import get_explainer
 
-        self.plan, self.opts, self.out = plan, opts, out
+        self.plan, self.opts = plan, opts
         lm = plan.loaded
         self.layout = choose_memory_format(lm.module, lm.input_size, plan.device, opts.memory_format)
-        state["memory_format"] = self.layout
         self.model = lm.module.to(plan.device, memory_format=torch_format(self.layout))
         self.layer = lm.target_module()
         self.method = get_explainer(opts.method)
@@ -104,21 +128,22 @@ class _Scorer:
         self.reshape = lm.layout.to_nchw if lm.layout is not None else None
         self.dx_cols = np.array(list(lm.diagnosis_indices.values()), dtype=np.int64)
         self.overlays = set(plan.overlay_images)
-        self.pending: list[Callable[[], None]] = []  # overlays of the batch, drawn once it is kept
-
-    def estimate(self, n_images: int, seconds: float, images_left: int) -> CostEstimate:
-        """The run's time from ``seconds`` measured for its first ``n_images``."""
-        passes = self.method.passes_per_image(self.method_options, self.plan.loaded.feature_shape[0])
-        return estimate_cost(self.opts.method_label(), self.plan.device, n_images, seconds, images_left, passes)
+        self.by_name = {r.image: r for r in plan.refs}
 
     def _predicted_targets(self, logits: np.ndarray) -> list[int]:
         return [int(self.dx_cols[j]) for j in logits[:, self.dx_cols].argmax(axis=1)]
 
-    def score(
-        self, batch_refs: Sequence[ImageReference], x: np.ndarray
-    ) -> tuple[list[list[Any]], list[list[Any]], list[tuple[str, np.ndarray, Any]]]:
-        """The batch's ``scores.csv`` and ``predictions.csv`` rows and its maps to keep
-        (image, grid, geometry; its overlays left to :meth:`draw_overlays`)."""
+    def score_names(self, names: Sequence[str]) -> BatchResult:
+        """Load and score the named images (one batch); ``seconds`` is the whole time taken."""
+        import time
+
+        started = time.perf_counter()
+        result = self.score([self.by_name[n] for n in names], load_batch(self.plan, names))
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def score(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> BatchResult:
+        """The batch's ``scores.csv`` and ``predictions.csv`` rows and its overlays' data."""
         import torch
 
         from dermx_bench.harness.images import upsample_map
@@ -139,43 +164,57 @@ class _Scorer:
         pred_idx = dx_logits.argmax(axis=1)
         probs = np.exp(dx_logits - dx_logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
-        score_rows: list[list[Any]] = []
-        pred_rows: list[list[Any]] = []
-        kept: list[tuple[str, np.ndarray, Any]] = []
+        result = BatchResult([], [], [], self.layout)
         for i, ref in enumerate(batch_refs):
             grid = np.ascontiguousarray(cam.maps[i], dtype=np.float32)
             full = upsample_map(grid, plan.geoms[ref.image])
-            kept.append((ref.image, grid, plan.geoms[ref.image]))
+            result.maps.append((ref.image, grid, plan.geoms[ref.image]))
             rows = score_map(ref, full)
-            score_rows += [[getattr(r, c) for c in SCORE_COLUMNS] for r in rows]
+            result.score_rows += [[getattr(r, c) for c in SCORE_COLUMNS] for r in rows]
             map_sum = float(full.sum(dtype=np.float64))
             predicted = lm.classes[int(self.dx_cols[pred_idx[i]])]
             explained = lm.classes[int(cam.targets[i])]
-            pred_rows.append([ref.image, ref.gold, explained, predicted, not bool(map_sum > 0), map_sum,
-                              bool(full.max() == full.min()), *(float(p) for p in probs[i])])
+            result.pred_rows.append([ref.image, ref.gold, explained, predicted, not bool(map_sum > 0), map_sum,
+                                     bool(full.max() == full.min()), *(float(p) for p in probs[i])])
             if ref.image in self.overlays:
                 f1 = next((r.f1 for r in rows if r.characteristic == UNION
                            and r.reference.startswith(FUSION_PREFIX)), None)
-                self.pending.append(functools.partial(self._overlay, ref, full, predicted, explained, f1))
-        return score_rows, pred_rows, kept
+                result.overlays.append(OverlayItem(ref.image, full, predicted, explained, f1))
+        return result
 
-    def draw_overlays(self) -> None:
-        """Draw the overlays of the last scored batch (after its cost check: a refused run writes none)."""
-        for draw in self.pending:
-            draw()
-        self.pending.clear()
 
-    def _overlay(self, ref: ImageReference, full: np.ndarray, predicted: str, explained: str, f1: float | None) -> None:
-        from dermx_bench.harness.images import load_photo
+def draw_overlay(plan: Plan, out: Path, method_name: str, item: OverlayItem) -> None:
+    """Draw one overlay figure into ``out/overlays``."""
+    from dermx_bench.harness.images import load_photo
 
-        union = ref.fuse(UNION) if ref.drawn(UNION) else np.zeros(ref.size, np.float32)
-        render_overlay(
-            child(self.out / "overlays", f"{overlay_stem(ref.image)}.png"), load_photo(self.plan.paths[ref.image]),
-            union, full, n_raters=len(ref.raters),
-            title=f"{ref.image}: gold {ref.gold}, predicted {predicted}",
-            map_title=(f"{self.method.name} for {explained}"
-                       + (f" (union F1 vs fusion {f1:.2f})" if f1 is not None else "")),
-        )
+    ref = next(r for r in plan.refs if r.image == item.image)
+    union = ref.fuse(UNION) if ref.drawn(UNION) else np.zeros(ref.size, np.float32)
+    render_overlay(
+        child(out / "overlays", f"{overlay_stem(ref.image)}.png"), load_photo(plan.paths[ref.image]),
+        union, item.full, n_raters=len(ref.raters),
+        title=f"{ref.image}: gold {ref.gold}, predicted {item.predicted}",
+        map_title=(f"{method_name} for {item.explained}"
+                   + (f" (union F1 vs fusion {item.f1:.2f})" if item.f1 is not None else "")),
+    )
+
+
+def _local_results(plan: Plan, o: ScoreOptions, batches: Sequence[Sequence[str]], done: int) -> Iterator[BatchResult]:
+    """The batches from ``done`` on, scored in this process (the next batch's photographs load meanwhile)."""
+    import time
+
+    scorer = Scorer(plan, o)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        def load(b: int) -> Any:
+            return pool.submit(load_batch, plan, batches[b]) if b < len(batches) else None
+
+        nxt = load(done)
+        for b in range(done, len(batches)):
+            started = time.perf_counter()
+            x = nxt.result()
+            nxt = load(b + 1)
+            result = scorer.score([scorer.by_name[n] for n in batches[b]], x)
+            result.seconds = time.perf_counter() - started
+            yield result
 
 
 def score_run(
@@ -190,6 +229,7 @@ def score_run(
     on_plan: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
     on_estimate: Callable[[CostEstimate], None] | None = None,
+    cluster: str | None = None,
 ) -> RunSummary:
     """Run (or resume) a scoring run; returns the summary (as in ``summary.json``).
 
@@ -200,18 +240,24 @@ def score_run(
     ``on_estimate(CostEstimate)`` gets the run's time estimated from its first batch; a
     CPU run estimated over an hour raises SlowRunError unless ``opts.allow_slow``, and
     like any failure leaves the output folder as it was (a resumed run: its progress).
+    ``cluster``: score the batches on a Dask cluster (a scheduler address, or ``local:N`` for
+    N local worker processes; see :mod:`~dermx_bench.harness.cluster`); the files are the same.
     """
     from dermx_bench.core.numeric import flush_denormal
 
     o = opts or ScoreOptions()
     out = Path(out_dir)
     precheck_out(out, resume)
+    if cluster is not None:
+        from dermx_bench.harness.cluster import parse_cluster
+
+        parse_cluster(cluster)
     plan = plan_run(submission, store_path, images_dir, o)
     existed, new = out.exists(), not (out / STATE_FILE).exists()
     state = prepare_out(out, plan.fingerprint, resume, now)
     try:
         with flush_denormal():
-            return _execute(plan, o, out, state, on_batch, on_plan, on_estimate)
+            return _execute(plan, o, out, state, on_batch, on_plan, on_estimate, cluster)
     except DermxError as exc:  # a kill (or Ctrl-C) keeps the run for --resume; a failure says what to do
         if new:  # SlowRunError included: the refused run leaves the folder as it was
             discard_new_run(out, existed)
@@ -225,9 +271,11 @@ def score_run(
 def _execute(
     plan: Plan, o: ScoreOptions, out: Path, state: RunState, on_batch: Callable[[int], None] | None,
     on_plan: Callable[[int, int], None] | None, on_estimate: Callable[[CostEstimate], None] | None = None,
+    cluster: str | None = None,
 ) -> RunSummary:
     import shutil
-    import time
+
+    from dermx_bench.harness.explainers import get_explainer
 
     if state.get("status") == "complete" and (out / "summary.json").exists():
         shutil.rmtree(out / PARTIAL, ignore_errors=True)  # a kill during the final clean-up left it
@@ -236,42 +284,41 @@ def _execute(
         return RunSummary.model_validate_json((out / "summary.json").read_bytes())
     open_parts(out, state)
     part = out / PARTIAL
-    refs = plan.refs
-    batches = [refs[k : k + o.batch_size] for k in range(0, len(refs), o.batch_size)]
+    names = [r.image for r in plan.refs]
+    batches = [names[k : k + o.batch_size] for k in range(0, len(names), o.batch_size)]
     done = int(state.get("batches_done", 0))
     if on_plan:
-        on_plan(len(refs), sum(len(b) for b in batches[:done]))
-    scorer = _Scorer(plan, o, out, state)
+        on_plan(len(names), sum(len(b) for b in batches[:done]))
+    method = get_explainer(o.method)
+    passes = method.passes_per_image(method.resolve(o.method_options), plan.loaded.feature_shape[0])
+    parallel = 1
+    if cluster is None:
+        results: Iterator[BatchResult] = _local_results(plan, o, batches, done)
+    else:
+        from dermx_bench.harness.cluster import cluster_results
 
-    def load(b: int) -> Any:
-        return pool.submit(_load_batch, plan, [r.image for r in batches[b]]) if b < len(batches) else None
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        nxt = load(done)
-        for b in range(done, len(batches)):
-            started = time.perf_counter()
-            x = nxt.result()
-            nxt = load(b + 1)
-            score_rows, pred_rows, maps = scorer.score(batches[b], x)
-            if b == done:  # cost before work: the first batch of this call, timed
-                estimate = scorer.estimate(len(batches[b]), time.perf_counter() - started,
-                                           sum(len(bb) for bb in batches[b + 1:]))
-                if on_estimate:
-                    on_estimate(estimate)
-                check_cost(estimate, o.allow_slow)
-            scorer.draw_overlays()
-            blob, map_rows = encode_maps(maps, int(state.get("bytes", {}).get(MAPS_PART_BIN, 0)))
-            sizes = {
-                "scores.part.csv": append(part / "scores.part.csv", csv_lines(score_rows)),
-                "predictions.part.csv": append(part / "predictions.part.csv", csv_lines(pred_rows)),
-                MAPS_PART_BIN: append(part / MAPS_PART_BIN, blob),
-                MAPS_PART_CSV: append(part / MAPS_PART_CSV, csv_lines(map_rows)),
-            }
-            state.update({"batches_done": b + 1, "images_done": sum(len(bb) for bb in batches[: b + 1]),
-                          "bytes": sizes})
-            write_state(out, state)
-            if on_batch:
-                on_batch(len(batches[b]))
+        results, parallel = cluster_results(cluster, plan, o, batches, done)
+    for b, result in enumerate(results, start=done):
+        if b == done:  # cost before work: the first batch of this call, timed (spread over the workers)
+            estimate = estimate_cost(o.method_label(), plan.device, len(batches[b]), result.seconds / parallel,
+                                     sum(len(bb) for bb in batches[b + 1:]), passes)
+            if on_estimate:
+                on_estimate(estimate)
+            check_cost(estimate, o.allow_slow)
+        for item in result.overlays:
+            draw_overlay(plan, out, method.name, item)
+        blob, map_rows = encode_maps(result.maps, int(state.get("bytes", {}).get(MAPS_PART_BIN, 0)))
+        sizes = {
+            "scores.part.csv": append(part / "scores.part.csv", csv_lines(result.score_rows)),
+            "predictions.part.csv": append(part / "predictions.part.csv", csv_lines(result.pred_rows)),
+            MAPS_PART_BIN: append(part / MAPS_PART_BIN, blob),
+            MAPS_PART_CSV: append(part / MAPS_PART_CSV, csv_lines(map_rows)),
+        }
+        state.update({"batches_done": b + 1, "images_done": sum(len(bb) for bb in batches[: b + 1]),
+                      "bytes": sizes, "memory_format": result.layout})
+        write_state(out, state)
+        if on_batch:
+            on_batch(len(batches[b]))
     summary = finalise(out, plan, o, state)
     state["status"] = "complete"
     write_state(out, state)

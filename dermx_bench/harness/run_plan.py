@@ -81,6 +81,8 @@ class Plan:
     device: str
     fingerprint: dict[str, Any]
     n_reference_images: int = 0
+    sources: tuple[str, str, str] = ("", "", "")
+    """The submission folder, store and photographs folder as absolute paths (what cluster workers open)."""
 
 
 def n_reference_images(refs: Sequence[ImageReference], target: str) -> int:
@@ -234,4 +236,5 @@ def plan_run(
     }
     return Plan(loaded, refs_ok, dict(found.found), geoms, targets, gold, baseline, store_hash,
                 excluded, dict(found.problems), pick_overlays(refs_ok, gold, opts.n_overlays), device,
-                fingerprint, n_reference_images(refs, opts.target))
+                fingerprint, n_reference_images(refs, opts.target),
+                (str(loaded.folder.resolve()), str(Path(store_path).resolve()), str(Path(images_dir).resolve())))
