@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from dermx_bench.cli.common import RegistryChoice, lock_timeout_option, progress, store_option
+from dermx_bench.cli.common import (
+    RegistryChoice,
+    lock_timeout_option,
+    progress,
+    set_total,
+    store_option,
+)
 from dermx_bench.store.selection import MULTI_DIAGNOSIS_OPTIONS
 
 _MULTI = list(MULTI_DIAGNOSIS_OPTIONS)
@@ -53,7 +59,7 @@ def fuse(store_path: str, rule: str, outdir: str, coco_path: str | None, multi_d
     with Store.open(store_path) as store:
         with progress(None, f"fusing ({rule})") as bar:
             n = write_fusions(store, outdir, rule, multi_diagnosis=multi_diagnosis or "drop", release=release,
-                              coco_path=coco_path, on_image=lambda: bar.update(1))
+                              coco_path=coco_path, on_image=lambda: bar.update(1), on_total=set_total(bar))
     click.echo(f"Wrote {n} fused maps to {outdir}" + (f" and level sets to {coco_path}" if coco_path else ""))
 
 

@@ -11,6 +11,7 @@ from dermx_bench.cli.common import (
     json_option,
     lock_timeout_option,
     progress,
+    set_total,
     store_option,
 )
 from dermx_bench.core.limits import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
@@ -239,8 +240,8 @@ def export_masks(store_path: str, out_dir: str) -> None:
     from dermx_bench.store.db import Store
     from dermx_bench.store.export import write_masks
 
-    with Store.open(store_path) as store:
-        n = write_masks(store, out_dir)
+    with Store.open(store_path) as store, progress(None, "writing masks") as bar:
+        n = write_masks(store, out_dir, on_total=set_total(bar), on_file=lambda: bar.update(1))
     click.echo(f"Wrote {n} masks to {out_dir}")
 
 

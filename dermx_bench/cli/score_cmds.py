@@ -134,7 +134,7 @@ def score(
 
     def on_plan(total: int, done: int) -> None:
         nonlocal bar
-        bar = progress(total, "scoring images", disable=not sys.stderr.isatty())
+        bar = progress(total, "scoring images")
         bar.update(done)
 
     def on_batch(n: int) -> None:

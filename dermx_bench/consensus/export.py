@@ -21,16 +21,20 @@ def write_fusions(
     release: str | None = None,
     coco_path: str | Path | None = None,
     on_image: Callable[[], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> int:
     """Fused maps of every image and characteristic drawn (and the union) as PNGs in ``out_dir``.
 
     8-bit greyscale, value = round(255 x fused fraction), named
     ``<rule>_<image>_<Characteristic>.png``; with ``coco_path`` also the nested level
     sets as COCO RLE (:func:`dermx_bench.consensus.fusion.levels_to_coco`). Returns the PNG count.
+    ``on_total(n_images)`` is called once the images are known, ``on_image()`` after each is fused.
     """
     get_fusion_rule(rule)  # an unknown rule fails before any work
     file_names = {im.name: im.file_name or im.name for im in store.images()}
     refs = load_references(store, multi_diagnosis, release)  # type: ignore[arg-type]
+    if on_total is not None:
+        on_total(len(refs))
     fused: list[tuple[str, str, FuzzyRLE]] = []
     for ref in refs:
         for name, drawn in ref.masks.items():

@@ -97,7 +97,8 @@ def write_coco(store: Store, out: str | Path, instances: bool = False) -> dict[s
     return {k: len(data[k]) for k in ("images", "categories", "annotations")}
 
 
-def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any]]], merge: bool = False) -> int:
+def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any]]], merge: bool = False,
+               on_file: Callable[[], None] | None = None) -> int:
     """Write 8-bit PNGs (``file name``, ``() -> uint8 array``) into ``out_dir``.
 
     All files go to a temporary sibling folder first; only when every one is written
@@ -119,6 +120,8 @@ def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any
     try:
         for name, make in items:
             Image.fromarray(make()).save(child(tmp, name), compress_level=1)
+            if on_file is not None:
+                on_file()
         if out.exists():
             for f in tmp.iterdir():
                 os.replace(f, child(out, f.name))
@@ -130,12 +133,18 @@ def write_pngs(out_dir: str | Path, items: Sequence[tuple[str, Callable[..., Any
     return len(items)
 
 
-def write_masks(store: Store, out_dir: str | Path) -> int:
-    """PNG masks ``<rater>_<image>_<Characteristic>.png`` (0/255), DermX's layout."""
+def write_masks(store: Store, out_dir: str | Path, on_total: Callable[[int], None] | None = None,
+                on_file: Callable[[], None] | None = None) -> int:
+    """PNG masks ``<rater>_<image>_<Characteristic>.png`` (0/255), DermX's layout.
+
+    ``on_total(n_files)`` once the masks are known, ``on_file()`` after each is written.
+    """
     masks = store.masks()
     items = [
         (f"{ev.rater}_{ev.image}_{name}.png", lambda m=masks[(ev.id, name)]: rle.decode(m) * 255)
         for ev in store.evaluations()
         for name in ev.characteristics
     ]
-    return write_pngs(out_dir, items)
+    if on_total is not None:
+        on_total(len(items))
+    return write_pngs(out_dir, items, on_file=on_file)
