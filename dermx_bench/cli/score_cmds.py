@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from dermx_bench.cli.common import emit_json, json_option, progress, store_option
+from dermx_bench.cli.common import emit_json, json_option, progress, set_total, store_option
 from dermx_bench.core.names import ALL_METRIC_NAMES, UNION
 from dermx_bench.harness.explainers import DEFAULT_METHOD, describe, get_explainer, list_explainers
 
@@ -196,9 +195,15 @@ def score(
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--marker", is_flag=True, help="Add a spurious marker whose place and colour encode the diagnosis.")
-@click.option("--format", "fmt", default="png", show_default=True, type=click.Choice(["png", "jpeg"]))
+@click.option("--format", "fmt", default="png", show_default=True, type=click.Choice(["png", "jpeg"]),
+              help="png (lossless, fast zlib level) or jpeg (quality 92; ~5x smaller and faster to write).")
+@click.option("--limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Only the first N images in the store's order (by name): a quick, deterministic subset.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes painting in parallel [default: every CPU for large sets]. Same files for any N.")
 @json_option
-def synth_images(store_path: str, outdir: str, seed: int, marker: bool, fmt: str, as_json: bool) -> None:
+def synth_images(store_path: str, outdir: str, seed: int, marker: bool, fmt: str, limit: int | None,
+                 workers: int | None, as_json: bool) -> None:
     """Write synthetic photographs for the store's images into OUTDIR.
 
     Skin-toned background at each image's annotated size, lesion-like texture (by gold
@@ -206,17 +211,11 @@ def synth_images(store_path: str, outdir: str, seed: int, marker: bool, fmt: str
     --marker a spurious marker correlated with the diagnosis. Lets the harness run end
     to end without the real photographs.
     """
-    from dermx_bench.store.db import Store
     from dermx_bench.synthetic.images import write_store_images
 
-    with Store.open(store_path) as st:
-        total = len(st.images())
-    bar = progress(total, "synthetic photographs", disable=not sys.stderr.isatty())
-    try:
-        report = write_store_images(store_path, outdir, seed=seed, marker=marker, fmt=fmt,
-                                    on_image=lambda: bar.update(1))
-    finally:
-        bar.close()
+    with progress(None, "synthetic photographs") as bar:
+        report = write_store_images(store_path, outdir, seed=seed, marker=marker, fmt=fmt, limit=limit,
+                                    workers=workers, on_image=lambda: bar.update(1), on_total=set_total(bar))
     if as_json:
         emit_json(report.as_dict())
         return
