@@ -60,7 +60,7 @@ def _smooth_noise(
     ``window`` = (row0, row1, col0, col1): only that part of the (h, w) noise is returned
     (the same values, the same random draws). Interpolated along columns first, then rows:
     the same float32 operations in the same order as the four-corner formula, so the
-    same bits, at a fraction of the cost.
+    same bits (float64, as numpy promotes the int64 corners), at a fraction of the cost.
     """
     gh, gw = max(2, int(h / max(scale, 1.0)) + 2), max(2, int(w / max(scale, 1.0)) + 2)
     grid = rng.standard_normal((gh, gw)).astype(np.float32)
@@ -69,11 +69,14 @@ def _smooth_noise(
     xs = np.linspace(0, gw - 1.001, w, dtype=np.float32)[c0:c1]
     y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
     fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    rows = np.unique(np.concatenate([y0, y0 + 1]))  # the grid rows the window needs
-    along = np.empty((gh, len(xs)), np.float32)
-    along[rows] = grid[rows][:, x0] * (1 - fx) + grid[rows][:, x0 + 1] * fx
-    out = along[y0] * (1 - fy) + along[y0 + 1] * fy
-    return np.clip(out / 1.5, -1.0, 1.0)
+    lo, hi = int(y0[0]), int(y0[-1]) + 2  # the grid rows the window needs
+    part = grid[lo:hi]
+    along = np.empty((gh, len(xs)), fx.dtype)
+    along[lo:hi] = part[:, x0] * (1 - fx) + part[:, x0 + 1] * fx
+    out = along[y0] * (1 - fy)
+    out += along[y0 + 1] * fy
+    out /= 1.5
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
 def skin_background(h: int, w: int, tone: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
@@ -81,8 +84,9 @@ def skin_background(h: int, w: int, tone: tuple[int, int, int], rng: np.random.G
     base = np.asarray(tone, np.float32) * np.float32(rng.uniform(0.92, 1.08))
     shade = 1.0 + 0.08 * _smooth_noise(rng, h, w, max(h, w) / 3)
     pores = 6.0 * _smooth_noise(rng, h, w, 1.5)
-    img = base[None, None, :] * shade[..., None] + pores[..., None]
-    return np.clip(img, 0, 255).astype(np.float32)
+    img = base[None, None, :] * shade[..., None]  # float64, as the noise
+    img += pores[..., None]
+    return np.clip(img, 0, 255, out=img).astype(np.float32)
 
 
 _BLUR_REACH = 9
@@ -113,11 +117,12 @@ def paint_lesions(img: np.ndarray, mask: np.ndarray, diagnosis: str | None, rng:
         1.0 + 0.15 * _smooth_noise(rng, h, w, grain, win))[..., None]
     if density > 0:
         dots = (rng.random((h, w)) < density)[box]
-        tex[dots] = 0.4 * tex[dots] + 0.6 * np.asarray(dot_colour, np.float32)
+        tex = np.where(dots[..., None], 0.4 * tex + 0.6 * np.asarray(dot_colour, np.float32), tex)
     a = alpha[..., None]
     part = img[box]
     part *= 1.0 - a
-    part += a * tex
+    tex *= a
+    part += tex
 
 
 def marker_box(h: int, w: int, diagnosis: str) -> tuple[int, int, int, int]:
@@ -157,7 +162,8 @@ def synth_photo(
         paint_lesions(img, lesion_mask.astype(bool), diagnosis, rng)
     if marker is not None:
         paint_marker(img, marker)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    np.rint(img, out=img)
+    return np.clip(img, 0, 255, out=img).astype(np.uint8)
 
 
 def random_lesion_mask(height: int, width: int, rng: np.random.Generator, n: tuple[int, int] = (1, 4)) -> np.ndarray:
