@@ -185,8 +185,12 @@ def plan_run(
     from dermx_bench.harness.images import find_images, geometry
     from dermx_bench.harness.submission import load_submission
 
+    from dermx_bench.harness.submission_config import find_config, parse_config, read_config
+
     check_options(opts)
     onto = ontology or load_ontology()
+    config_file = find_config(submission)  # a bad submission (TOML, paths, classes, sizes) fails before torch loads
+    parse_config(read_config(config_file), config_file, onto)
     device = resolve_device(opts.device)
     loaded = load_submission(submission, trust_code=opts.trust_code, ontology=onto,
                              need_target_layer=get_explainer(opts.method).uses_target_layer)
