@@ -82,6 +82,9 @@ def _method_options(pairs: tuple[str, ...], flags: dict[str, Any]) -> dict[str, 
 @click.option("--memory-format", default="auto", show_default=True,
               type=click.Choice(["auto", "channels_last", "contiguous"]),
               help="Tensor layout (auto: channels_last when the model gives the same outputs with it; faster).")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
+              help="bf16: autocast the model (CAM methods; ~4x faster on CPUs with AMX, maps r >= 0.999 with fp32). "
+                   "Recorded in the method label.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out (same inputs and options).")
 @click.option("--cluster", default=None, metavar="ADDRESS|local:N",
               help="Score the batches on a Dask cluster: a scheduler address (tcp://host:8786; workers must see "
@@ -102,9 +105,9 @@ def _method_options(pairs: tuple[str, ...], flags: dict[str, Any]) -> dict[str, 
 def score(
     submission: str, store_path: str, images_dir: str, out_dir: str, method: str, ig_steps: int | None,
     n_samples: int | None, sigma: float | None, explainer_seed: int | None, method_option: tuple[str, ...],
-    allow_slow: bool, target: str, device: str, batch_size: int, memory_format: str, resume: bool, cluster: str | None,
-    trust_code: bool, skip_missing: bool, n_boot: int, seed: int, limit: int | None, n_overlays: int,
-    as_json: bool,
+    allow_slow: bool, target: str, device: str, batch_size: int, memory_format: str, precision: str,
+    resume: bool, cluster: str | None, trust_code: bool, skip_missing: bool, n_boot: int, seed: int,
+    limit: int | None, n_overlays: int, as_json: bool,
 ) -> None:
     """Score SUBMISSION's explanation maps against the DermX dermatologists.
 
@@ -126,7 +129,7 @@ def score(
                         skip_missing=skip_missing, trust_code=trust_code, n_boot=n_boot, seed=seed,
                         n_overlays=n_overlays, memory_format=memory_format,
                         method_options=_method_options(method_option, flags), allow_slow=allow_slow,
-                        limit=limit)
+                        limit=limit, precision=precision)
     bar: Any = None
     t0 = time.perf_counter()
     counted = {"n": 0}

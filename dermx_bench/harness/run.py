@@ -50,6 +50,7 @@ from dermx_bench.core.names import FUSION_PREFIX, SCORE_COLUMNS, UNION
 from dermx_bench.core.paths import child
 from dermx_bench.harness.cost import CostEstimate, check_cost, estimate_cost
 from dermx_bench.harness.device import choose_memory_format, torch_format
+from dermx_bench.harness.precision import autocast, fold_batch_norm
 from dermx_bench.harness.run_plan import Plan, ScoreOptions, plan_run
 from dermx_bench.harness.run_report import render_overlay
 from dermx_bench.harness.run_results import csv_lines, finalise, overlay_stem
@@ -120,6 +121,7 @@ class Scorer:
 
         self.plan, self.opts = plan, opts
         lm = plan.loaded
+        fold_batch_norm(lm.module, keep=lm.target_layer)
         self.layout = choose_memory_format(lm.module, lm.input_size, plan.device, opts.memory_format)
         self.model = lm.module.to(plan.device, memory_format=torch_format(self.layout))
         self.layer = lm.target_module()
@@ -154,8 +156,9 @@ class Scorer:
         xt = torch.from_numpy(x).to(plan.device).contiguous(memory_format=torch_format(self.layout))
         tg: Any = [plan.targets[n] for n in names] if self.opts.target == "gold" else self._predicted_targets
         try:
-            cam = self.method(self.model, self.layer, xt, tg, options=self.method_options, mean=lm.config.mean,
-                              std=lm.config.std, reshape=self.reshape)
+            with autocast(self.opts.precision, plan.device):
+                cam = self.method(self.model, self.layer, xt, tg, options=self.method_options, mean=lm.config.mean,
+                                  std=lm.config.std, reshape=self.reshape)
         except SubmissionError as exc:
             raise SubmissionError(f"batch of {', '.join(names)}: {exc}") from None
         if not np.isfinite(cam.logits).all():

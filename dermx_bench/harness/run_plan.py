@@ -18,6 +18,7 @@ from dermx_bench import __version__
 from dermx_bench.core.errors import InputError, StoreError, SubmissionError
 from dermx_bench.core.names import UNION
 from dermx_bench.harness.device import MEMORY_FORMATS, resolve_device
+from dermx_bench.harness.precision import check_precision, label_with_precision
 from dermx_bench.results.baseline import SavedBaseline
 
 if TYPE_CHECKING:
@@ -47,12 +48,13 @@ class ScoreOptions:
     method_options: dict[str, Any] = field(default_factory=dict)
     allow_slow: bool = False
     limit: int | None = None
+    precision: str = "fp32"
 
     def method_label(self) -> str:
-        """The method with every option that changes its maps, as runs record it."""
+        """The method with every option that changes its maps and its precision, as runs record it."""
         from dermx_bench.harness.explainers import get_explainer
 
-        return get_explainer(self.method).label(self.method_options)
+        return label_with_precision(get_explainer(self.method).label(self.method_options), self.precision)
 
 
 @dataclass
@@ -99,7 +101,9 @@ def check_options(opts: ScoreOptions) -> None:
     """InputError (or RegistryError for the method) naming the flag of a bad option."""
     from dermx_bench.harness.explainers import get_explainer
 
-    get_explainer(opts.method).resolve(opts.method_options)
+    explainer = get_explainer(opts.method)
+    explainer.resolve(opts.method_options)
+    check_precision(opts.precision, explainer.family)
     if opts.target not in TARGETS:
         raise InputError("--target", "", f"expected gold or predicted, got {opts.target!r}")
     if opts.batch_size < 1:
