@@ -49,10 +49,11 @@ def _register() -> None:
         rescore_cmds,
         score_cmds,
         submission_cmds,
+        sweep_cmd,
     )
 
-    for module in (ingest_cmds, agreement_cmds, submission_cmds, score_cmds, rescore_cmds, analysis_cmds,
-                   leaderboard_cmds, demo_cmd):
+    for module in (ingest_cmds, agreement_cmds, submission_cmds, score_cmds, sweep_cmd, rescore_cmds,
+                   analysis_cmds, leaderboard_cmds, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 

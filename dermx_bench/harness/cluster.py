@@ -28,6 +28,7 @@ outputs) is not retried and stops the run like a single-process failure.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,20 @@ def parse_cluster(spec: str) -> tuple[str, int]:
     if not spec.strip() or spec.strip() != spec:
         raise InputError("--cluster", spec, "expected a scheduler address (tcp://host:8786) or local:N")
     return "address", 0
+
+
+@contextmanager
+def cluster_address(spec: str | None) -> Iterator[str | None]:
+    """The scheduler address for ``spec`` while the block runs: ``local:N`` starts (and then closes)
+    a LocalCluster, an address is passed on, None stays None (no cluster)."""
+    if spec is None or parse_cluster(spec)[0] == "address":
+        yield spec
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=parse_cluster(spec)[1], threads_per_worker=1, processes=True,
+                      dashboard_address=None) as local:
+        yield str(local.scheduler_address)
 
 
 def _worker_scorer(job: Job) -> Scorer:

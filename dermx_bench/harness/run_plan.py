@@ -49,6 +49,8 @@ class ScoreOptions:
     allow_slow: bool = False
     limit: int | None = None
     precision: str = "fp32"
+    entry_name: str | None = None
+    """The entry's display name instead of the submission's (a sweep names each cell)."""
 
     def method_label(self) -> str:
         """The method with every option that changes its maps and its precision, as runs record it."""
@@ -188,7 +190,6 @@ def plan_run(
     from dermx_bench.harness.explainers import get_explainer
     from dermx_bench.harness.images import find_images, geometry
     from dermx_bench.harness.submission import load_submission
-
     from dermx_bench.harness.submission_config import find_config, parse_config, read_config
 
     check_options(opts)
@@ -242,6 +243,8 @@ def plan_run(
         "n_images": len(names),
         **({"limit": opts.limit} if opts.limit is not None else {}),
     }
+    if opts.entry_name is not None:
+        fingerprint["entry_name"] = opts.entry_name
     return Plan(loaded, refs_ok, dict(found.found), geoms, targets, gold, baseline, store_hash,
                 excluded, dict(found.problems), pick_overlays(refs_ok, gold, opts.n_overlays), device,
                 fingerprint, n_reference_images(refs, opts.target),

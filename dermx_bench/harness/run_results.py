@@ -104,7 +104,7 @@ def build_entry(
         schema_version=SCHEMA_VERSION,
         figures_version=FIGURES_VERSION,
         compared_with=figure_rules(FIGURES_VERSION).reference,
-        name=lm.config.name,
+        name=opts.entry_name or lm.config.name,
         authors=lm.config.authors,
         description=lm.config.description,
         submission=Submission.model_validate(lm.submission_fields()),
@@ -197,7 +197,7 @@ def finalise(out: Path, plan: Plan, opts: ScoreOptions, state: RunState) -> RunS
     entry = build_entry(plan, opts, localisation, rules.per_image_union(scores), diagnosis, n_images,
                         all_zero.n, str(state["started_at"]), run_files, constant.n)
     summary = RunSummary(
-        name=lm.config.name,
+        name=opts.entry_name or lm.config.name,
         submission=entry.submission,
         weights_sha256=lm.weights_sha256,
         store_hash=plan.store_hash,
