@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from rounds import PeakRss, rss_mb  # noqa: E402  (bench/ is this script's folder)
 
 METHODS = ("gradcam", "scorecam", "integrated-gradients", "smoothgrad", "kernel-shap")
 FAST = {"integrated-gradients": {"steps": 10}, "smoothgrad": {"n_samples": 5},
@@ -54,35 +54,6 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except OSError:  # not glibc: figures then include memory cached by earlier cases
         pass
-
-
-def rss_mb() -> float:
-    """Current resident set size of this process (Linux /proc)."""
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-class PeakRss:
-    """Samples the resident set size every 2 ms in a thread; ``peak`` is the largest seen."""
-
-    def __init__(self) -> None:
-        self.peak = rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_mb())
-            time.sleep(0.002)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mb())
 
 
 class Case:
@@ -176,23 +147,26 @@ def main() -> None:
                     results.setdefault((c.arch, m), []).append(res)
                     print(f"  round {r + 1}: {c.arch:<24} {m:<22} {res['images_per_s']:8.3f} images/s "
                           f"{res['peak_mb']:8.0f} MB", file=sys.stderr, flush=True)
-    print(f"\n{'model':<24} {'method':<22} {'images/s':>9} {'s/image':>8} {'x gradcam':>9} {'passes':>7} "
-          f"{'peak MB':>8}")
+    print(f"\n{'model':<24} {'method':<22} {'images/s':>9} {'s/image':>8} {'x gradcam (median, min per round)':>34}"
+          f" {'passes':>7} {'peak MB':>8}")
     for c in cases:
-        base = statistics.median(r["images_per_s"] for r in results.get((c.arch, "gradcam"), [{"images_per_s": 0}]))
+        base = [r["images_per_s"] for r in results.get((c.arch, "gradcam"), [])]
         for m in methods:
             rs = results[(c.arch, m)]
             ips = statistics.median(r["images_per_s"] for r in rs)
-            ratio = f"{base / ips:9.1f}" if base else f"{'-':>9}"
+            per_round = [b / r["images_per_s"] for b, r in zip(base, rs, strict=False)]
+            ratio = (f"{statistics.median(per_round):22.1f} {min(per_round):11.1f}" if per_round
+                     else f"{'-':>34}")
             print(f"{c.arch:<24} {m:<22} {ips:9.3f} {1 / ips:8.2f} {ratio} {rs[0]['passes']:7d} "
                   f"{max(r['peak_mb'] for r in rs):8.0f}")
     if len(cases) == 2:
         a, b = cases
-        print(f"\n{a.arch} / {b.arch} time ratio per method (images/s of {b.arch} over {a.arch}):")
+        print(f"\n{a.arch} / {b.arch} time ratio per method (images/s of {b.arch} over {a.arch}; "
+              "median and min per round):")
         for m in methods:
-            ia = statistics.median(r["images_per_s"] for r in results[(a.arch, m)])
-            ib = statistics.median(r["images_per_s"] for r in results[(b.arch, m)])
-            print(f"  {m:<22} {ib / ia:6.2f}")
+            per_round = [rb["images_per_s"] / ra["images_per_s"]
+                         for ra, rb in zip(results[(a.arch, m)], results[(b.arch, m)], strict=False)]
+            print(f"  {m:<22} {statistics.median(per_round):6.2f} {min(per_round):6.2f}")
 
 
 if __name__ == "__main__":
