@@ -1,8 +1,10 @@
 """Speed and peak memory of explanation maps: the floor, the harness, and pytorch-grad-cam's README usage.
 
 For each model (ResNet-50, EfficientNet-B4; random weights, timm ``pretrained=False``)
-at 300x400 with batches of 16, on the same random images, three cases each run in a
-fresh subprocess (so peak memory is per case):
+at 300x400 with batches of 16, on the same random images, three cases interleaved in
+rounds in one process (round 1: floor, harness, grad-cam; round 2 starting one case later;
+...), so that a shared machine's drifting load hits every case alike; the speed ratios are
+taken within each round (median and minimum over rounds printed beside the absolute figures):
 
 (a) floor: a forward pass and a backward pass down to the target layer only
     (frozen parameters, ``torch.autograd.grad`` of the target scores w.r.t. the
@@ -14,9 +16,8 @@ fresh subprocess (so peak memory is per case):
 (c) pytorch-grad-cam as its README shows: ``with GradCAM(model, target_layers) as cam:
     cam(input_tensor, targets)`` with parameters requiring grad (the default).
 
-Peak memory: CPU = ``ru_maxrss`` of the case's subprocess (whole process, torch and
-the model included; the figure after loading the model is printed too); CUDA =
-``torch.cuda.max_memory_allocated``. Targets (issue 4): (b) >= 0.9 x (a) and >= 2.5 x (c)
+Peak memory: CPU = the largest resident set size sampled every 2 ms during the case
+minus the size at its start (the models loaded); CUDA = ``torch.cuda.max_memory_allocated``. Targets (issue 4): (b) >= 0.9 x (a) and >= 2.5 x (c)
 in images/s; peak <= 2 GB at batch 16.
 
 ``--score-v1`` instead times ``dermx-bench score`` end to end (loading the submission,
@@ -26,7 +27,7 @@ annotated sizes. Setup (ingest, baseline, photographs) is not timed. Target: <= 
 on the 2-core CPU.
 
 Usage:
-    python bench/gradcam.py [--images 32] [--batch-size 16] [--repeats 3] [--device cpu|cuda]
+    python bench/gradcam.py [--images 32] [--batch-size 16] [--rounds 3] [--device cpu|cuda]
                             [--models resnet50,efficientnet_b4] [--threads N]
     python bench/gradcam.py --score-v1 [--data $DERMX_DATA] [--work DIR] [--device cpu]
 """
@@ -34,106 +35,87 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from rounds import PeakRss, interleave, print_ratios, ratio, rss_mb
+
 HEIGHT, WIDTH = 300, 400
-CASES = ("floor", "harness", "grad-cam")
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+class ModelCases:
+    """One model's three cases over the same images, ready to run in any order in this process.
 
+    floor and harness share a frozen copy of the model in the layout a scoring run picks;
+    grad-cam gets its own copy as the README uses it (default layout, parameters requiring grad).
+    """
 
-def run_case(
-    arch: str, case: str, n_images: int, batch_size: int, device: str, threads: int, repeats: int = 3
-) -> dict[str, Any]:
-    """One case in this process; returns images/s and peak memory."""
-    import numpy as np
-    import timm
-    import torch
+    def __init__(self, arch: str, n_images: int, batch_size: int, device: str) -> None:
+        import copy
 
-    from dermx_bench.core.numeric import flush_denormal
+        import timm
+        import torch
 
-    if threads > 0:
-        torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = timm.create_model(arch, pretrained=False, num_classes=6).eval().to(device)
-    layer_name = str(model.feature_info[-1]["module"])  # type: ignore[index]
-    layer = model.get_submodule(layer_name)
-    targets = torch.randint(0, 6, (n_images,), generator=torch.Generator().manual_seed(1)).tolist()
-
-    def batch(k: int) -> torch.Tensor:
-        # the same random images in every case, made per batch (not all held in memory)
-        g = torch.Generator().manual_seed(1000 + k)
-        x = torch.randn(min(batch_size, n_images - k), 3, HEIGHT, WIDTH, generator=g).to(device)
-        return x.contiguous(memory_format=layout)
-
-    rss_loaded = _rss_mb()
-    if case == "grad-cam":
-        model.requires_grad_(True)  # README usage: default layout, parameters requiring grad
-        layout = torch.contiguous_format
-    else:
         from dermx_bench.harness.device import choose_memory_format
 
-        model.requires_grad_(False)
-        chosen = choose_memory_format(model, (HEIGHT, WIDTH), device, "auto")  # what a scoring run picks
-        layout = torch.channels_last if chosen == "channels_last" else torch.contiguous_format
-        model.to(memory_format=layout)
+        self.torch, self.device, self.n, self.bs = torch, device, n_images, batch_size
+        torch.manual_seed(0)
+        readme = timm.create_model(arch, pretrained=False, num_classes=6).eval().to(device)
+        self.layer_name = str(readme.feature_info[-1]["module"])  # type: ignore[index]
+        frozen = copy.deepcopy(readme).requires_grad_(False)
+        chosen = choose_memory_format(frozen, (HEIGHT, WIDTH), device, "auto")  # what a scoring run picks
+        self.layout = torch.channels_last if chosen == "channels_last" else torch.contiguous_format
+        frozen.to(memory_format=self.layout)
+        self.readme, self.frozen = readme.requires_grad_(True), frozen
+        self.targets = torch.randint(0, 6, (n_images,), generator=torch.Generator().manual_seed(1)).tolist()
+        self.layout_name = chosen
 
-    def floor(x: torch.Tensor, t: list[int]) -> None:
+    def batch(self, k: int, layout: Any) -> Any:
+        """The same random images in every case, made per batch (not all held in memory)."""
+        g = self.torch.Generator().manual_seed(1000 + k)
+        x = self.torch.randn(min(self.bs, self.n - k), 3, HEIGHT, WIDTH, generator=g).to(self.device)
+        return x.contiguous(memory_format=layout)
+
+    def _over_images(self, fn: Any, layout: Any) -> None:
+        for k in range(0, self.n, self.bs):
+            fn(self.batch(k, layout), self.targets[k : k + self.bs])
+        if self.device == "cuda":
+            self.torch.cuda.synchronize()
+
+    def floor(self) -> None:
         from dermx_bench.harness.cams import activations_and_gradients
 
-        activations_and_gradients(model, layer, x, t, grad=True)
+        layer = self.frozen.get_submodule(self.layer_name)
+        self._over_images(lambda x, t: activations_and_gradients(self.frozen, layer, x, t, grad=True), self.layout)
 
-    def harness(x: torch.Tensor, t: list[int]) -> None:
+    def harness(self) -> None:
         from dermx_bench.harness.explainers import get_cam_method
         from dermx_bench.harness.images import geometry, upsample_map
 
-        out = get_cam_method("gradcam")(model, layer, x, t)
+        layer = self.frozen.get_submodule(self.layer_name)
         g = geometry(HEIGHT, WIDTH, (HEIGHT, WIDTH), "stretch")
-        for m in out.maps:
-            upsample_map(m, g)
 
-    def gradcam_readme(x: torch.Tensor, t: list[int]) -> None:
+        def one(x: Any, t: list[int]) -> None:
+            for m in get_cam_method("gradcam")(self.frozen, layer, x, t).maps:
+                upsample_map(m, g)
+
+        self._over_images(one, self.layout)
+
+    def gradcam_readme(self) -> None:
         from pytorch_grad_cam import GradCAM
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        with GradCAM(model=model, target_layers=[layer]) as cam:
-            cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in t])
+        layer = self.readme.get_submodule(self.layer_name)
 
-    fn = {"floor": floor, "harness": harness, "grad-cam": gradcam_readme}[case]
+        def one(x: Any, t: list[int]) -> None:
+            with GradCAM(model=self.readme, target_layers=[layer]) as cam:
+                cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in t])
 
-    def sync() -> None:
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    with flush_denormal():
-        fn(batch(0), targets[:batch_size])  # warm-up (kernel selection, lazy init)
-        sync()
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for k in range(0, n_images, batch_size):
-                fn(batch(k), targets[k : k + batch_size])
-            sync()
-            times.append(time.perf_counter() - t0)
-        elapsed = min(times)  # best of the repeats: the least disturbed by other load
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()
-    return {"arch": arch, "case": case, "layer": layer_name, "images": n_images, "batch_size": batch_size,
-            "seconds": elapsed, "images_per_s": n_images / elapsed, "repeats": repeats,
-            "median_images_per_s": n_images / sorted(times)[len(times) // 2], "peak_mb": peak,
-            "rss_after_model_mb": rss_loaded, "device": device, "threads": torch.get_num_threads(),
-            "numpy": np.__version__, "layout": "channels_last" if layout == torch.channels_last else "contiguous"}
+        self._over_images(one, self.torch.contiguous_format)
 
 
 def compare_maps(arch: str, device: str) -> float:
@@ -164,45 +146,70 @@ def compare_maps(arch: str, device: str) -> float:
     return float(np.abs(mine - ref).max())
 
 
+def _measured(peaks: dict[str, float], name: str, fn: Any, device: str) -> Any:
+    """``fn`` recording its peak memory into ``peaks[name]`` (GPU: allocated; CPU: RSS above the start)."""
+    import torch
+
+    def run() -> None:
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            fn()
+            peak = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            before = rss_mb()
+            with PeakRss() as sampler:
+                fn()
+            peak = sampler.peak - before
+        peaks[name] = max(peaks.get(name, 0.0), peak)
+
+    return run
+
+
+def _round_printer(arch: str, n_images: int) -> Any:
+    def show(r: int, t: dict[str, float]) -> None:
+        print(f"  {arch} round {r + 1}: " + ", ".join(f"{k} {n_images / v:.2f} img/s" for k, v in t.items()),
+              file=sys.stderr)
+
+    return show
+
+
 def bench_maps(args: argparse.Namespace) -> None:
-    rows = []
-    for arch in args.models.split(","):
-        for case in CASES:
-            cmd = [sys.executable, __file__, "--case", case, "--arch", arch, "--images", str(args.images),
-                   "--batch-size", str(args.batch_size), "--device", args.device, "--threads", str(args.threads),
-                   "--repeats", str(args.repeats)]
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode != 0:
-                print(res.stderr, file=sys.stderr)
-                raise SystemExit(f"case {case} of {arch} failed")
-            row = json.loads(res.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(f"  {arch:<16} {case:<9} {row['images_per_s']:7.2f} img/s  peak {row['peak_mb']:7.0f} MB"
-                  f"  (after loading the model {row['rss_after_model_mb']:.0f} MB)", file=sys.stderr)
-    dev = rows[0]["device"]
-    print(f"\nExplanation maps, {HEIGHT}x{WIDTH}, batch {args.batch_size}, {args.images} images, device {dev}, "
-          f"{rows[0]['threads']} threads; img/s = best of {args.repeats} passes (median in brackets)")
-    mem = "peak GPU MB (max_memory_allocated)" if dev == "cuda" else "peak RSS MB (ru_maxrss, whole process)"
-    extra = "" if dev == "cuda" else f" {'above model loaded':>19}"
-    print(f"{'model':<16} {'case':<10} {'img/s':>8} {'(median)':>8} {mem:>30}{extra}")
-    for r in rows:
-        above = "" if dev == "cuda" else f" {r['peak_mb'] - r['rss_after_model_mb']:>19.0f}"
-        print(f"{r['arch']:<16} {r['case']:<10} {r['images_per_s']:>8.2f} ({r['median_images_per_s']:5.2f})"
-              f" {r['peak_mb']:>30.0f}{above}")
-    print()
+    import statistics
+
+    import torch
+
+    from dermx_bench.core.numeric import flush_denormal
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     ok_all = True
+    print(f"Explanation maps, {HEIGHT}x{WIDTH}, batch {args.batch_size}, {args.images} images per case, device "
+          f"{args.device}, {torch.get_num_threads()} threads; cases interleaved in {args.rounds} rounds in this process")
     for arch in args.models.split(","):
-        by = {r["case"]: r for r in rows if r["arch"] == arch}
-        a, b, c = (by[k]["images_per_s"] for k in CASES)
-        peak = by["harness"]["peak_mb"]
-        checks = [(b >= 0.9 * a, f"harness/floor {b / a:.2f} (>= 0.90)"),
-                  (b >= 2.5 * c, f"harness/grad-cam {b / c:.2f} (>= 2.50)"),
-                  (peak <= 2048, f"harness peak {peak:.0f} MB (<= 2048)")]
+        m = ModelCases(arch, args.images, args.batch_size, args.device)
+        cases = {"floor": m.floor, "harness": m.harness, "grad-cam": m.gradcam_readme}
+        peaks: dict[str, float] = {}
+        with flush_denormal():
+            times = interleave({k: _measured(peaks, k, fn, args.device) for k, fn in cases.items()}, args.rounds,
+                               on_round=_round_printer(arch, args.images))
+        mem = "peak GPU MB" if args.device == "cuda" else "peak RSS MB above start of case"
+        print(f"\n{arch} ({m.layout_name}, target layer {m.layer_name})")
+        print(f"  {'case':<10} {'img/s (median)':>15} {'(best)':>8} {mem:>32}")
+        for k, v in times.items():
+            print(f"  {k:<10} {args.images / statistics.median(v):>15.2f} {args.images / min(v):>8.2f} "
+                  f"{peaks[k]:>32.0f}")
+        print_ratios(times, [("harness", "grad-cam"), ("floor", "harness")])
+        h_gc, h_gc_min = ratio(times, "harness", "grad-cam")
+        fl_h, _ = ratio(times, "floor", "harness")
+        checks = [(1 / fl_h >= 0.9, f"harness/floor speed {1 / fl_h:.2f} (median per round, >= 0.90)"),
+                  (h_gc >= 2.5, f"harness/grad-cam speed {h_gc:.2f} (median per round, min {h_gc_min:.2f}; >= 2.50)"),
+                  (peaks["harness"] <= 2048, f"harness peak {peaks['harness']:.0f} MB (<= 2048)")]
         diff = compare_maps(arch, args.device)
         checks.append((diff < 1e-4, f"max |harness - grad-cam| map difference {diff:.1e}"))
         for ok, text in checks:
             ok_all &= ok
-            print(f"{arch:<16} {'ok  ' if ok else 'MISS'} {text}")
+            print(f"  {'ok  ' if ok else 'MISS'} {text}")
+        del m
     print("\nall targets met" if ok_all else "\nsome targets missed")
 
 
@@ -285,17 +292,12 @@ def main() -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--models", default="resnet50,efficientnet_b4")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--repeats", type=int, default=3, help="timed passes over the images; the best counts")
+    p.add_argument("--rounds", type=int, default=3, help="rounds; every case runs once per round, interleaved")
     p.add_argument("--score-v1", action="store_true", help="time the end-to-end scoring of v1-2021")
     p.add_argument("--data", default=None, help="DermX data folder (default $DERMX_DATA)")
     p.add_argument("--work", default=None, help="folder to keep the v1 store, photos and run (default: temp)")
-    p.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
-    p.add_argument("--arch", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.case:
-        print(json.dumps(run_case(args.arch, args.case, args.images, args.batch_size, args.device, args.threads,
-                                  args.repeats)))
-    elif args.score_v1:
+    if args.score_v1:
         bench_score_v1(args)
     else:
         bench_maps(args)
