@@ -147,9 +147,7 @@ class Scorer:
     def score(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> BatchResult:
         """The batch's ``scores.csv`` and ``predictions.csv`` rows and its overlays' data."""
         import torch
-
-        from dermx_bench.harness.images import upsample_map
-        from dermx_bench.harness.scoring import score_map
+        from threadpoolctl import threadpool_limits
 
         plan, lm = self.plan, self.plan.loaded
         names = [r.image for r in batch_refs]
@@ -168,22 +166,35 @@ class Scorer:
         probs = np.exp(dx_logits - dx_logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         result = BatchResult([], [], [], self.layout)
-        for i, ref in enumerate(batch_refs):
-            grid = np.ascontiguousarray(cam.maps[i], dtype=np.float32)
-            full = upsample_map(grid, plan.geoms[ref.image])
-            result.maps.append((ref.image, grid, plan.geoms[ref.image]))
-            rows = score_map(ref, full)
-            result.score_rows += [[getattr(r, c) for c in SCORE_COLUMNS] for r in rows]
-            map_sum = float(full.sum(dtype=np.float64))
-            predicted = lm.classes[int(self.dx_cols[pred_idx[i]])]
-            explained = lm.classes[int(cam.targets[i])]
-            result.pred_rows.append([ref.image, ref.gold, explained, predicted, not bool(map_sum > 0), map_sum,
-                                     bool(full.max() == full.min()), *(float(p) for p in probs[i])])
-            if ref.image in self.overlays:
-                f1 = next((r.f1 for r in rows if r.characteristic == UNION
-                           and r.reference.startswith(FUSION_PREFIX)), None)
-                result.overlays.append(OverlayItem(ref.image, full, predicted, explained, f1))
+        # one BLAS thread: the upsampling's matrix products then give the same bits whatever threads
+        # the process has (a cluster worker has one), so the files are the same here and on a cluster
+        with threadpool_limits(limits=1, user_api="blas"):
+            for i, ref in enumerate(batch_refs):
+                self._score_one(i, ref, cam, pred_idx, probs, result)
         return result
+
+    def _score_one(
+        self, i: int, ref: ImageReference, cam: Any, pred_idx: np.ndarray, probs: np.ndarray, result: BatchResult
+    ) -> None:
+        """Upsample image ``i``'s map, score it and add its rows (and overlay data) to ``result``."""
+        from dermx_bench.harness.images import upsample_map
+        from dermx_bench.harness.scoring import score_map
+
+        plan, lm = self.plan, self.plan.loaded
+        grid = np.ascontiguousarray(cam.maps[i], dtype=np.float32)
+        full = upsample_map(grid, plan.geoms[ref.image])
+        result.maps.append((ref.image, grid, plan.geoms[ref.image]))
+        rows = score_map(ref, full)
+        result.score_rows += [[getattr(r, c) for c in SCORE_COLUMNS] for r in rows]
+        map_sum = float(full.sum(dtype=np.float64))
+        predicted = lm.classes[int(self.dx_cols[pred_idx[i]])]
+        explained = lm.classes[int(cam.targets[i])]
+        result.pred_rows.append([ref.image, ref.gold, explained, predicted, not bool(map_sum > 0), map_sum,
+                                 bool(full.max() == full.min()), *(float(p) for p in probs[i])])
+        if ref.image in self.overlays:
+            f1 = next((r.f1 for r in rows if r.characteristic == UNION
+                       and r.reference.startswith(FUSION_PREFIX)), None)
+            result.overlays.append(OverlayItem(ref.image, full, predicted, explained, f1))
 
 
 def draw_overlay(plan: Plan, out: Path, method_name: str, item: OverlayItem) -> None:
