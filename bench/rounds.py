@@ -13,10 +13,10 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
-def interleave(cases: dict[str, Callable[[], object]], rounds: int, warmup: bool = True,
+def interleave(cases: Mapping[str, Callable[[], object]], rounds: int, warmup: bool = True,
                on_round: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, list[float]]:
     """Seconds of each case per round (round r starts at case r mod n); one untimed warm-up run each."""
     names = list(cases)

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.harness_util import write_toml
 
@@ -33,7 +34,7 @@ print(json.dumps({"torch": "torch" in sys.modules, "cases": out}))
 
 
 def test_bad_submissions_fail_before_torch(tmp_path: Path, sample_store: Path) -> None:
-    cases = {
+    cases: dict[str, tuple[str | dict[str, Any], str]] = {
         "toml": ("model = resnet18\n", "invalid TOML"),
         "classes": ({**_GOOD, "classes": ["Acne", "Not a diagnosis"]}, "classes"),
         "size": ({**_GOOD, "input_size": [64]}, "input_size"),

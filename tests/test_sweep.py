@@ -47,7 +47,7 @@ def test_sweep_runs_every_cell_resumes_and_adds_them(grid: dict[str, Any], tmp_p
 
 
 def test_bad_sweep_files_name_the_key(grid: dict[str, Any], tmp_path: Path) -> None:
-    cases = {"methods": {"methods": ["no-such-method"]}, "n_boot": {"n_boot": "many"}, "colour": {"colour": 1},
+    cases: dict[str, dict[str, Any]] = {"methods": {"methods": ["no-such-method"]}, "n_boot": {"n_boot": "many"}, "colour": {"colour": 1},
              "submissions": {"submissions": []}}
     for key, change in cases.items():
         doc = {"store": "s.db", "images": "p", "out": "o", "submissions": [str(grid["root"] / "tiny")],

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from dermx_bench.harness.run_plan import Plan, ScoreOptions
 
 _CACHE = "_dermx_bench_scorers"
+_LOCAL = "_dermx_bench_local_cluster"
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def _connect(spec: str) -> Any:
     if kind == "local":
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
-        client._dermx_local_cluster = cluster  # closed with the client in _close
+        setattr(client, _LOCAL, cluster)  # noqa: B010 - closed with the client in _close
         return client
     try:
         return Client(spec, timeout="30s")
@@ -130,7 +131,7 @@ def _connect(spec: str) -> Any:
 
 
 def _close(client: Any) -> None:
-    cluster = getattr(client, "_dermx_local_cluster", None)
+    cluster = getattr(client, _LOCAL, None)
     client.close()
     if cluster is not None:
         cluster.close()

@@ -71,7 +71,7 @@ def fold_batch_norm(model: Any, keep: str | None = None) -> int:
     for node in graph.nodes:
         if node.op != "call_module" or not isinstance(modules.get(node.target), torch.nn.BatchNorm2d):
             continue
-        src = node.args[0] if node.args else None
+        src: Any = node.args[0] if node.args else None
         if (getattr(src, "op", None) == "call_module" and isinstance(modules.get(src.target), torch.nn.Conv2d)
                 and len(src.users) == 1 and keep not in (src.target, node.target)):
             pairs.append((str(src.target), str(node.target)))
