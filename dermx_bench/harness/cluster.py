@@ -166,8 +166,8 @@ def _stream(client: Any, job: Job, batches: Sequence[Sequence[str]], done: int) 
                    for b in range(done, len(batches))}
         arrived: dict[int, BatchResult] = {}
         nxt = done
-        for fut in as_completed(futures):
-            arrived[futures[fut]] = fut.result()
+        for fut, result in as_completed(futures, with_results=True):  # results gathered on the client's loop
+            arrived[futures[fut]] = result
             while nxt in arrived:
                 yield arrived.pop(nxt)
                 nxt += 1
