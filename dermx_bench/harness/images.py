@@ -239,12 +239,16 @@ def upsample_map(cam: np.ndarray, geom: Geometry) -> np.ndarray:
 
     Separable bilinear resampling (``Ry @ cam @ Rx.T``) that undoes the resize or
     crop of ``geom``; values stay within the map's range (convex weights); pixels
-    the model never saw are 0.
+    the model never saw are 0. The products run on one BLAS thread, so the result has the
+    same bits in every process (a scoring run, a cluster worker, ``rescore``, ``maps export``).
     """
+    from threadpoolctl import threadpool_limits
+
     if cam.ndim != 2:
         raise ValueError(f"expected a (h, w) map, got shape {cam.shape}")
     x0, y0, x1, y1 = geom.box
     ry = interpolation_matrix(geom.height, cam.shape[0], y0, y1)
     rx = interpolation_matrix(geom.width, cam.shape[1], x0, x1)
-    out = (ry @ cam.astype(np.float32)) @ rx.T
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = (ry @ cam.astype(np.float32)) @ rx.T
     return np.clip(out, min(float(cam.min()), 0.0), max(float(cam.max()), 0.0), out=out)

@@ -139,14 +139,14 @@ def check_submission(
     import torch
 
     from dermx_bench.harness.explainers import get_explainer
-    from dermx_bench.harness.run import _load_batch
+    from dermx_bench.harness.run import load_batch
     from dermx_bench.harness.run_plan import ScoreOptions, plan_run
 
     opts = ScoreOptions(method=method, device=device, trust_code=trust_code, n_overlays=0)
     plan = plan_run(submission, store, images_dir, opts)
     lm = plan.loaded
     names = sorted(r.image for r in plan.refs)[:n_images]
-    x = torch.from_numpy(_load_batch(plan, names)).to(plan.device)
+    x = torch.from_numpy(load_batch(plan, names)).to(plan.device)
     targets = [int(plan.targets[n]) for n in names]  # type: ignore[arg-type]
     explainer = get_explainer(method)
     options = explainer.resolve({})
