@@ -28,8 +28,11 @@ def _series(values: Sequence[float | None], prefix: str = "i") -> pd.Series:
 
 
 def test_metric_columns_are_every_column_but_the_keys_and_counts() -> None:
-    assert metric_columns(SCORE_COLUMNS) == ["f1", "sensitivity", "specificity"]
-    assert metric_columns([*SCORE_COLUMNS, "pointing_game"])[-1] == "pointing_game"
+    assert metric_columns(SCORE_COLUMNS) == [
+        "f1", "sensitivity", "specificity", "best_dice", "best_iou", "spearman", "pointing_game", "auroc",
+        "relevance_mass", "relevance_rank",
+    ]  # the thresholds of best_dice and best_iou are no metric
+    assert metric_columns([*SCORE_COLUMNS, "new_metric"])[-1] == "new_metric"
 
 
 def test_holm_hand_computed() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from dermx_bench.results.figures import Count, Finite, ResultModel, Stat, Unit
+from dermx_bench.results.figures import Count, Finite, ResultModel, Signed, SignedStat, Stat, Unit
 
 PER_RATER = "per-rater"
 """Per image, the mean over the raters who drew the characteristic (the headline figure)."""
@@ -30,8 +30,8 @@ class PairedRow(ResultModel):
     characteristic: str
     metric: str
     n_images: Count
-    mean_a: Unit
-    mean_b: Unit
+    mean_a: Signed
+    mean_b: Signed
     difference: Finite
     ci_low: Finite
     ci_high: Finite
@@ -66,7 +66,7 @@ class StratumRow(ResultModel):
     stratum: str
     characteristic: str
     metric: str
-    stat: Stat
+    stat: Stat | SignedStat
     few: bool
 
 

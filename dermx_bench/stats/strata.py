@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dermx_bench.results.analyses import StrataTest, StratumRow
+from dermx_bench.results.figures import stat_kind
 from dermx_bench.stats.estimators import DEFAULT_N_BOOT, DEFAULT_SEED, image_stat
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def stratify(
                 v = col[group_of == s]
                 v = v[~np.isnan(v)]
                 groups.append(v)
-                st = image_stat(v.tolist(), seed, n_boot)
+                st = image_stat(v.tolist(), seed, n_boot, stat_kind(m))
                 rows.append(StratumRow(by=by, stratum=s, characteristic=ch, metric=m, stat=st, few=st.n < min_n))
             h, p, k = kruskal_p(groups)
             tests.append(StrataTest(by=by, characteristic=ch, metric=m, n_strata=k, statistic=h, p_value=p))
