@@ -37,7 +37,6 @@ from dermx_bench.leaderboard.board import (
     PAIRWISE_NAME,
     PER_CHARACTERISTIC,
     Board,
-    board_notes,
     char_cell,
     fmt_coverage,
     fmt_num,
@@ -48,10 +47,11 @@ from dermx_bench.leaderboard.board import (
     method_label,
     sens_spec_cell,
 )
+from dermx_bench.leaderboard.board_notes import board_notes
 from dermx_bench.leaderboard.entries import StoredEntry
 from dermx_bench.leaderboard.site_analyses import site_analyses
-from dermx_bench.results.entry import Entry
-from dermx_bench.results.figures import LocalisationScores, Stat
+from dermx_bench.leaderboard.site_chart import chart, floor_metric
+from dermx_bench.results.figures import Stat
 from dermx_bench.stats.aggregate import metrics_of
 from dermx_bench.stats.estimators import AT_FLOOR_NOTE
 from dermx_bench.stats.figures import REFERENCE_LABELS
@@ -214,71 +214,6 @@ def _index_context(board: Board) -> dict[str, Any]:
 
 # -- entry page ---------------------------------------------------------------------------
 
-_LABEL_W = 190
-_PLOT_W = 420
-
-
-def _x(v: float) -> float:
-    return round(_LABEL_W + max(0.0, min(1.0, v)) * _PLOT_W, 2)
-
-
-def _band(s: Stat | None) -> tuple[float, float] | None:
-    if s is None or s.mean is None:
-        return None
-    if s.ci_low is not None and s.ci_high is not None:
-        return s.ci_low, s.ci_high
-    if s.std is not None:
-        return s.mean - s.std, s.mean + s.std
-    return None
-
-
-def _floor_metric(figures: dict[str, LocalisationScores], c: str, metric: str) -> Stat | None:
-    return getattr(figures[c].per_rater, metric) if c in figures else None
-
-
-def _chart(entry: Entry, metric: str, characteristics: list[str]) -> dict[str, Any]:
-    names = [UNION] + [c for c in characteristics if c in entry.localisation]
-    bars = []
-    top = 6
-    for i, c in enumerate(names):
-        loc = entry.localisation[c]
-        model: Stat = getattr(loc.per_rater, metric)
-        base: Stat | None = getattr(loc.baseline, metric)
-        if base is None and c in entry.human_baseline.localisation:
-            base = getattr(entry.human_baseline.localisation[c], metric)
-        y = top + i * 24
-        band = _band(base)
-        whisker = None
-        if model.ci_low is not None and model.ci_high is not None:
-            whisker = {"x1": _x(model.ci_low), "x2": _x(model.ci_high)}
-        label = "Union" if c == UNION else c
-        title = (f"{label}: model {fmt_num(model.mean)} "
-                 f"[{fmt_num(model.ci_low)}, {fmt_num(model.ci_high)}] over {model.n} images; "
-                 f"dermatologists {fmt_num(base.mean if base else None)}"
-                 + (f" [{band[0]:.3f}, {band[1]:.3f}]" if band else ""))
-        floor_ticks = [{"x": _x(f.mean), "title": f"{FLOOR_PREFIX}{n}: {fmt_num(f.mean)}"}
-                       for n, fl in (entry.human_baseline.floors or {}).items()
-                       if (f := _floor_metric(fl.localisation, c, metric)) is not None and f.mean is not None]
-        bars.append({
-            "floors": floor_ticks,
-            "y": y, "label": label if len(label) <= 28 else label[:27] + "\u2026",
-            "title": title,
-            "bar": None if model.mean is None else round(_x(model.mean) - _LABEL_W, 2),
-            "whisker": whisker,
-            "band": None if band is None else {"x": _x(band[0]), "w": round(_x(band[1]) - _x(band[0]), 2)},
-            "base": None if base is None or base.mean is None else _x(base.mean),
-            "value": fmt_num(model.mean),
-        })
-    bottom = top + len(names) * 24
-    return {
-        "title": f"{METRIC_LABEL[metric]} per characteristic (averaged over raters)",
-        "width": _LABEL_W + _PLOT_W + 60, "height": bottom + 22,
-        "label_width": _LABEL_W, "x0": _LABEL_W, "x1": _LABEL_W + _PLOT_W,
-        "top": top - 2, "bottom": bottom,
-        "ticks": [{"x": _x(t), "label": f"{t:g}"} for t in (0, 0.25, 0.5, 0.75, 1.0)],
-        "bars": bars,
-    }
-
 
 def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
                    overlays: list[str]) -> dict[str, Any]:
@@ -311,7 +246,7 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
                        "cells": [cell(getattr(hb.localisation[UNION], m)) for m in shown]})
     for name, f in floors.items():
         union_rows.append({"label": f"{FLOOR_PREFIX}{name}", "human": True,
-                           "cells": [cell(_floor_metric(f.localisation, UNION, m)) for m in shown]})
+                           "cells": [cell(floor_metric(f.localisation, UNION, m)) for m in shown]})
     char_rows = []
     for c in board.characteristics:
         if c not in e.localisation:
@@ -322,7 +257,7 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
             base = getattr(loc.baseline, m)
             cells.append({"model": cell(getattr(loc.per_rater, m)) + marked(m, c), "human": cell(base),
                           "floors": " \u00b7 ".join(
-                              fmt_num(None if (fs := _floor_metric(fl.localisation, c, m)) is None else fs.mean)
+                              fmt_num(None if (fs := floor_metric(fl.localisation, c, m)) is None else fs.mean)
                               for fl in floors.values())})
         char_rows.append({"name": c, "n": loc.n_images, "cells": cells})
     conf = e.diagnosis.confusion
@@ -339,7 +274,7 @@ def _entry_context(stored: StoredEntry, rank: int | None, board: Board,
     return {
         "e": e, "rank": rank, "n_entries": len(board.ranked), "metrics": metrics,
         "union_rows": union_rows, "char_rows": char_rows,
-        "charts": [_chart(e, m, board.characteristics) for m in ("f1", "sensitivity")],
+        "charts": [chart(e, m, board.characteristics) for m in ("f1", "sensitivity")],
         "confusion": {"labels": conf.labels, "rows": rows}, "per_class": per_class,
         "acc": fmt_num(e.diagnosis.accuracy), "macro_f1": fmt_num(e.diagnosis.macro_f1),
         "macro_auroc": None if e.diagnosis.macro_auroc is None else fmt_num(e.diagnosis.macro_auroc),

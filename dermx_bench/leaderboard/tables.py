@@ -21,11 +21,11 @@ from dermx_bench.leaderboard.board import (
     PER_CHARACTERISTIC,
     Board,
     Row,
-    board_notes,
     char_cell,
     main_cells,
     sens_spec_cell,
 )
+from dermx_bench.leaderboard.board_notes import board_notes
 from dermx_bench.results.figures import Stat
 from dermx_bench.stats.estimators import AT_FLOOR_NOTE
 
