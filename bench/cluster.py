@@ -39,8 +39,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def bench_scoring(args: argparse.Namespace, work: Path) -> None:
-    from distributed import LocalCluster
-
+    from dermx_bench.harness.cluster import local_cluster
     from dermx_bench.harness.run import ScoreOptions, score_run
     from tests.harness_util import make_submission, make_world
 
@@ -49,7 +48,7 @@ def bench_scoring(args: argparse.Namespace, work: Path) -> None:
     opts = ScoreOptions(method=args.method, batch_size=1, n_boot=50, n_overlays=0,
                         method_options={"n_samples": args.n_samples} if args.method == "kernel-shap" else {})
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = local_cluster(2)
     print(f"LocalCluster of 2 workers started in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     counter = {"n": 0}
 

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from dermx_bench.core.errors import InputError
-from dermx_bench.harness.cluster import parse_cluster
+from dermx_bench.harness.cluster import local_cluster, parse_cluster
 from tests.harness_util import make_submission, make_world
+
+pytestmark = pytest.mark.timeout(300)  # a stuck cluster fails here, with its stacks, not the whole run
 
 REPO = Path(__file__).resolve().parents[1]
 N_IMAGES, BATCH = 8, 1
@@ -44,10 +46,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A LocalCluster of 2 single-threaded worker processes (address passed as --cluster)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
-            Client(lc) as client:
+    with local_cluster(2) as lc, Client(lc) as client:
         yield client
 
 

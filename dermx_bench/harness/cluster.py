@@ -4,7 +4,7 @@ A thin distribution layer over the run loop of :mod:`dermx_bench.harness.run`: e
 of images is one Dask task; the client (the ``score`` command) keeps writing the run
 folder exactly as a single-process run does, batch by batch in order, so the final files
 are the same bytes, a killed client resumes with ``--resume`` and the run state never
-runs ahead of the partial files. Results that arrive early wait in memory for the
+runs ahead of the partial files. Results computed early wait on their workers for the
 batches before them.
 
 Each worker plans the run once (loads and checks the submission, reads the store and
@@ -22,7 +22,9 @@ A worker that dies has its tasks re-run elsewhere by the scheduler (its
 outputs) is not retried and stops the run like a single-process failure.
 
 ``ADDRESS`` is a scheduler address (``tcp://host:8786``); ``local:N`` starts a
-``LocalCluster`` of N single-threaded worker processes for the run's duration.
+``LocalCluster`` of N single-threaded worker processes for the run's duration, with no
+memory limit: Dask's default limit pauses a worker at 80 % of its share of the machine's
+(or the container's) memory, and a paused worker never finishes its batch.
 """
 
 from __future__ import annotations
@@ -73,11 +75,17 @@ def cluster_address(spec: str | None) -> Iterator[str | None]:
     if spec is None or parse_cluster(spec)[0] == "address":
         yield spec
         return
+    with local_cluster(parse_cluster(spec)[1]) as local:
+        yield str(local.scheduler_address)
+
+
+def local_cluster(n_workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes on this
+    machine: no dashboard, no memory limit (never paused, spilled or restarted for memory)."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=parse_cluster(spec)[1], threads_per_worker=1, processes=True,
-                      dashboard_address=None) as local:
-        yield str(local.scheduler_address)
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        memory_limit=0)
 
 
 def _worker_scorer(job: Job) -> Scorer:
@@ -116,11 +124,11 @@ def score_batch(job: Job, names: Sequence[str]) -> BatchResult:
 
 def _connect(spec: str) -> Any:
     """A ``distributed.Client`` for ``spec`` (its LocalCluster closed with it)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     kind, n = parse_cluster(spec)
     if kind == "local":
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = local_cluster(n)
         client = Client(cluster)
         setattr(client, _LOCAL, cluster)  # noqa: B010 - closed with the client in _close
         return client
@@ -143,7 +151,7 @@ def cluster_results(
     """The results of ``batches[done:]`` in order, computed on the cluster, and its number of worker threads.
 
     Every remaining batch is submitted at once; the iterator yields each batch's result
-    once it and every batch before it have arrived. Closing the iterator (the run failed or
+    in batch order as soon as it is computed. Closing the iterator (the run failed or
     was refused) cancels what is left and closes the client.
     """
     import json
@@ -159,17 +167,17 @@ def cluster_results(
 
 
 def _stream(client: Any, job: Job, batches: Sequence[Sequence[str]], done: int) -> Iterator[BatchResult]:
-    from distributed import as_completed
+    """Every remaining batch submitted at once, then each result fetched in batch order.
 
+    Fetching in order with ``Future.result`` (not ``as_completed(with_results=True)``, which
+    can wait forever on a result lost with a killed worker, dask/distributed#6074 and #7331)
+    lets the scheduler recompute what a dead worker held; later results wait on the workers."""
     try:
-        futures = {client.submit(score_batch, job, list(batches[b]), pure=False, priority=-b): b
-                   for b in range(done, len(batches))}
-        arrived: dict[int, BatchResult] = {}
-        nxt = done
-        for fut, result in as_completed(futures, with_results=True):  # results gathered on the client's loop
-            arrived[futures[fut]] = result
-            while nxt in arrived:
-                yield arrived.pop(nxt)
-                nxt += 1
+        futures = [client.submit(score_batch, job, list(batches[b]), pure=False, priority=-b)
+                   for b in range(done, len(batches))]
+        for fut in futures:
+            result: BatchResult = fut.result()
+            fut.release()
+            yield result
     finally:
         _close(client)
