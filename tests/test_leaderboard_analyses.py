@@ -10,7 +10,8 @@ import pytest
 
 from dermx_bench.core.errors import InputError
 from dermx_bench.leaderboard import add_run, publish
-from dermx_bench.leaderboard.entries import load_entries
+from dermx_bench.leaderboard.entries import LeaderboardError, load_entries
+from dermx_bench.leaderboard.validate import validate
 from dermx_bench.results.analyses import SanityResult, SanityStage
 from tests.lb_fixture import make_run
 
@@ -49,6 +50,30 @@ def test_seed_runs_must_be_other_trainings_of_the_same_submission(tmp_path: Path
     with pytest.raises(InputError, match="same weights"):
         add_run(a, tmp_path / "lb", seed_runs=[same_weights])
     assert not (tmp_path / "lb" / "entries" / "model.json").exists()  # nothing added
+
+
+def test_validate_rechecks_kept_seed_runs(tmp_path: Path) -> None:
+    """A kept seed run edited by hand (its figure, or its run file) fails ``validate`` naming that file."""
+    import gzip
+
+    runs = [make_run(tmp_path / "runs", "seeded", quality=q, seed=s, weights_sha256=w * 64)
+            for q, s, w in ((0.5, 1, "1"), (0.55, 2, "2"))]
+    lb = tmp_path / "lb"
+    add_run(runs[0], lb, seed_runs=runs[1:])
+    assert validate(lb).rechecked == ["seeded"]
+    kept = lb / "entries" / "seeded" / "seeds" / "1"
+    entry_file, scores = kept / "entry.json", kept / "scores.csv.gz"
+    original = entry_file.read_text()
+    data = json.loads(original)
+    data["localisation"]["union"]["per_rater"]["f1"]["mean"] += 0.1
+    entry_file.write_text(json.dumps(data))
+    with pytest.raises(LeaderboardError, match=r"seeds/1/entry\.json"):
+        validate(lb)
+    entry_file.write_text(original)
+    lines = gzip.decompress(scores.read_bytes()).decode().splitlines()
+    scores.write_bytes(gzip.compress("\n".join(lines[:-1]).encode() + b"\n"))
+    with pytest.raises(LeaderboardError, match="scores"):
+        validate(lb)
 
 
 def test_sanity_and_place_among_dermatologists_are_kept_and_shown(tmp_path: Path) -> None:

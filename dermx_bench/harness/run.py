@@ -73,6 +73,7 @@ from dermx_bench.results.run import RunSummary
 
 if TYPE_CHECKING:
     from dermx_bench.consensus.references import ImageReference
+    from dermx_bench.harness.explanation_maps import CamOutput
 
 __all__ = ["ScoreOptions", "RunConflictError", "score_run", "plan_run", "overlay_stem"]
 
@@ -146,8 +147,11 @@ class Scorer:
 
     def score(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> BatchResult:
         """The batch's ``scores.csv`` and ``predictions.csv`` rows and its overlays' data."""
+        return self.finish(batch_refs, self.explain(batch_refs, x))
+
+    def explain(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> CamOutput:
+        """The model's part of a batch: its maps on the model's grid and its outputs."""
         import torch
-        from threadpoolctl import threadpool_limits
 
         plan, lm = self.plan, self.plan.loaded
         names = [r.image for r in batch_refs]
@@ -161,20 +165,29 @@ class Scorer:
             raise SubmissionError(f"batch of {', '.join(names)}: {exc}") from None
         if not np.isfinite(cam.logits).all():
             raise SubmissionError(f"the model's outputs are not finite for one of: {', '.join(names)}")
+        return cam
+
+    def finish(self, batch_refs: Sequence[ImageReference], cam: CamOutput) -> BatchResult:
+        """The map maths of a batch (no model work): each map upsampled to its photograph and scored.
+
+        Runs on one BLAS thread: the upsampling's matrix products then give the same bits
+        whatever threads the process has (a cluster worker has one), so the files are the
+        same here and on a cluster, and whether or not it overlaps the next batch's forward.
+        """
+        from threadpoolctl import threadpool_limits
+
         dx_logits = cam.logits[:, self.dx_cols].astype(np.float64)
         pred_idx = dx_logits.argmax(axis=1)
         probs = np.exp(dx_logits - dx_logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         result = BatchResult([], [], [], self.layout)
-        # one BLAS thread: the upsampling's matrix products then give the same bits whatever threads
-        # the process has (a cluster worker has one), so the files are the same here and on a cluster
         with threadpool_limits(limits=1, user_api="blas"):
             for i, ref in enumerate(batch_refs):
                 self._score_one(i, ref, cam, pred_idx, probs, result)
         return result
 
     def _score_one(
-        self, i: int, ref: ImageReference, cam: Any, pred_idx: np.ndarray, probs: np.ndarray, result: BatchResult
+        self, i: int, ref: ImageReference, cam: CamOutput, pred_idx: np.ndarray, probs: np.ndarray, result: BatchResult
     ) -> None:
         """Upsample image ``i``'s map, score it and add its rows (and overlay data) to ``result``."""
         from dermx_bench.harness.images import upsample_map
@@ -213,22 +226,47 @@ def draw_overlay(plan: Plan, out: Path, method_name: str, item: OverlayItem) -> 
 
 
 def _local_results(plan: Plan, o: ScoreOptions, batches: Sequence[Sequence[str]], done: int) -> Iterator[BatchResult]:
-    """The batches from ``done`` on, scored in this process (the next batch's photographs load meanwhile)."""
+    """The batches from ``done`` on, scored in this process, three stages overlapped.
+
+    While the model explains batch ``b`` (this thread), the photographs of batch ``b + 1``
+    load and the map maths of batch ``b - 1`` (upsampling and scoring: :meth:`Scorer.finish`)
+    runs, each in a thread of its own, so that the map maths stays off the model's
+    critical path. The first batch of a call is finished before the next one starts, so
+    that the cost check after it (``check_cost``) stops the run with no model work wasted.
+    A result's ``seconds`` is its own load-free work: explaining plus finishing.
+    """
     import time
 
     scorer = Scorer(plan, o)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+
+    def finish(refs: Sequence[ImageReference], cam: CamOutput, explained_in: float) -> BatchResult:
+        started = time.perf_counter()
+        result = scorer.finish(refs, cam)
+        result.seconds = explained_in + time.perf_counter() - started
+        return result
+
+    with ThreadPoolExecutor(max_workers=1) as loader, ThreadPoolExecutor(max_workers=1) as maths:
         def load(b: int) -> Any:
-            return pool.submit(load_batch, plan, batches[b]) if b < len(batches) else None
+            return loader.submit(load_batch, plan, batches[b]) if b < len(batches) else None
 
         nxt = load(done)
+        pending: Any = None
         for b in range(done, len(batches)):
-            started = time.perf_counter()
             x = nxt.result()
             nxt = load(b + 1)
-            result = scorer.score([scorer.by_name[n] for n in batches[b]], x)
-            result.seconds = time.perf_counter() - started
-            yield result
+            refs = [scorer.by_name[n] for n in batches[b]]
+            started = time.perf_counter()
+            cam = scorer.explain(refs, x)
+            explained_in = time.perf_counter() - started
+            if pending is not None:
+                yield pending.result()
+            if b == done:
+                yield finish(refs, cam, explained_in)
+                pending = None
+            else:
+                pending = maths.submit(finish, refs, cam, explained_in)
+        if pending is not None:
+            yield pending.result()
 
 
 def score_run(

@@ -70,13 +70,34 @@ def stage_seeds(entry: Entry, runs: Sequence[str | Path], folder: Path,
     return len(runs)
 
 
-def load_seeds(folder: Path) -> list[Entry]:
-    """The seed runs' entries kept in an entry's folder, in the order they were added."""
+def _seed_dirs(folder: Path) -> list[Path]:
     d = folder / SEEDS
     if not d.is_dir():
         return []
-    dirs = sorted((p for p in d.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
-    return [load_entry(p / "entry.json") for p in dirs]
+    return sorted((p for p in d.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def load_seeds(folder: Path) -> list[Entry]:
+    """The seed runs' entries kept in an entry's folder, in the order they were added."""
+    return [load_entry(p / "entry.json") for p in _seed_dirs(folder)]
+
+
+def recheck_seeds(entry: Entry, folder: Path) -> None:
+    """Check the seed runs kept in ``folder`` as :func:`stage_seeds` did when they were added:
+    the same submission as ``entry`` with other weights, figures reproduced from the kept
+    gzipped run files, digest. InputError naming the seed run's ``entry.json`` and field;
+    :class:`~dermx_bench.stats.figures.FiguresVersionError` as for an entry."""
+    seen = {entry.weights_sha256}
+    for d in _seed_dirs(folder):
+        path = d / "entry.json"
+        data = read_entry_json(path)
+        other = parse_entry(data, path)
+        _same_submission(entry, other, path)
+        if other.weights_sha256 in seen:
+            raise InputError(path, "weights_sha256", "the same weights as the entry or another seed run: "
+                                                     "a seed run is another training")
+        seen.add(other.weights_sha256)
+        check_reproduces(path, other, RunFilesOnDisk(d / "scores.csv.gz", d / "predictions.csv.gz"), data)
 
 
 def seed_summary(entry: Entry, seeds: Sequence[Entry]) -> SeedSummary | None:

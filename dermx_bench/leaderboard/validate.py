@@ -25,6 +25,7 @@ from dermx_bench.leaderboard.entries import (
     load_entries,
 )
 from dermx_bench.leaderboard.recheck import check_reproduces
+from dermx_bench.leaderboard.seeds import recheck_seeds
 from dermx_bench.results.entry import SINCE, read_entry_json
 from dermx_bench.stats.figures import FiguresVersionError
 
@@ -73,7 +74,8 @@ def validate(
 
     Checks: each ``entries/*.json`` is a valid entry stored under its name's stem; with
     ``recheck``, its kept ``scores.csv.gz`` and ``predictions.csv.gz`` reproduce its
-    figures and (schema 3) match its ``run_files`` and ``digest``; all entries share one
+    figures and (schema 3) match its ``run_files`` and ``digest``, as do its seed runs' (each
+    also the same submission with other weights); all entries share one
     store content hash and baseline options (else :class:`MixedStoreError` naming the
     groups); entries of one store agree on the dermatologists' baseline and, per target,
     on ``n_reference_images``. Problems of all entries are collected and raised together as
@@ -100,6 +102,7 @@ def validate(
                                    "not re-checked; re-score the run to check everything")
         try:
             check_reproduces(s.path, s.entry, files, None if old else read_entry_json(s.path))
+            recheck_seeds(s.entry, s.folder)
         except FiguresVersionError as exc:
             report.warnings.append(f"{s.path}: {exc}; figures not re-checked")
             continue
