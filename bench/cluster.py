@@ -14,7 +14,7 @@ Synth-images: ``write_store_images`` of the v1-2021 store's 566 images (with ``-
 Target (issue 12): <= 60 s on the 2-core machine.
 
 Usage: python bench/cluster.py [--rounds 3] [--images 6] [--method kernel-shap] [--n-samples 64]
-                               [--data $DERMX_DATA] [--synth-limit N]
+                               [--data $DERMX_DATA] [--synth-limit N] [--skip-synth | --skip-scoring]
 """
 
 from __future__ import annotations
@@ -114,10 +114,12 @@ def main() -> None:
     p.add_argument("--synth-limit", type=int, default=None)
     p.add_argument("--synth-workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--skip-synth", action="store_true")
+    p.add_argument("--skip-scoring", action="store_true")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dermx-bench-cluster-"))
     try:
-        bench_scoring(args, work)
+        if not args.skip_scoring:
+            bench_scoring(args, work)
         if not args.skip_synth:
             bench_synth(args, work)
     finally:

@@ -117,7 +117,7 @@ def paint_lesions(img: np.ndarray, mask: np.ndarray, diagnosis: str | None, rng:
         1.0 + 0.15 * _smooth_noise(rng, h, w, grain, win))[..., None]
     if density > 0:
         dots = (rng.random((h, w)) < density)[box]
-        tex = np.where(dots[..., None], 0.4 * tex + 0.6 * np.asarray(dot_colour, np.float32), tex)
+        tex[dots] = 0.4 * tex[dots] + 0.6 * np.asarray(dot_colour, np.float32)  # blended where the dots are
     a = alpha[..., None]
     part = img[box]
     part *= 1.0 - a
@@ -217,23 +217,25 @@ def _make_photo(job: _PhotoJob, seed: int, marker: bool, fmt: str) -> bool:
 
     from dermx_bench.core.files import write_atomic
     from dermx_bench.masks import rle
+    from dermx_bench.synthetic.png import png_bytes
 
     mask = rle.decode(job.lesions).astype(bool) if job.lesions is not None else None
     dx = job.diagnosis
     photo = synth_photo(job.height, job.width, mask, dx, _rng(seed, job.name), tone=job.tone,
                         marker=dx if (marker and dx is not None) else None)
-    buf = io.BytesIO()
     if fmt == "png":
-        Image.fromarray(photo).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        write_atomic(job.path, png_bytes(photo, PNG_COMPRESS_LEVEL))
     else:
+        buf = io.BytesIO()
         Image.fromarray(photo).save(buf, format="JPEG", quality=92)
-    write_atomic(job.path, buf.getvalue())
+        write_atomic(job.path, buf.getvalue())
     return mask is not None and bool(mask.any())
 
 
 PNG_COMPRESS_LEVEL = 1
 """zlib level of the PNGs: 1 writes ~4x faster than PIL's default 6 for ~10% more bytes
-(noise-like skin compresses poorly at any level); the pixels are the same."""
+(noise-like skin compresses poorly at any level); the pixels are the same. Written without
+row filters (:mod:`dermx_bench.synthetic.png`), which save nothing on such skin."""
 
 _PIXELS_PER_WORKER = 8_000_000
 """Below about this many pixels in all, worker processes cost more (start-up) than they save."""
