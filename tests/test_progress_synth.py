@@ -82,3 +82,19 @@ def test_synth_images_limit_and_workers_give_the_same_files(tmp_path: Path) -> N
     for p in (tmp_path / "one").iterdir():
         assert (tmp_path / "two" / p.name).read_bytes() == p.read_bytes()
         assert (w["photos"] / p.name).read_bytes() == p.read_bytes()  # the same as without --limit
+
+
+def test_photographs_keep_every_pixel_of_the_golden_file() -> None:
+    """The painting's speed-ups keep its pixels: sha256 of photos made by the earlier implementation."""
+    import hashlib
+    import json
+
+    from dermx_bench.synthetic.images import random_lesion_mask, synth_photo
+
+    golden = json.loads((Path(__file__).parent / "golden" / "synth_photos.json").read_text())
+    for case in golden["cases"]:
+        h, w, dx = case["height"], case["width"], case["diagnosis"]
+        mask = random_lesion_mask(h, w, np.random.default_rng(case["mask_seed"]))
+        photo = synth_photo(h, w, mask, dx, np.random.default_rng(case["seed"]), marker=dx,
+                            tone=tuple(case["tone"]) if case["tone"] else None)
+        assert hashlib.sha256(photo.tobytes()).hexdigest() == case["sha256"], case

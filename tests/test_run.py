@@ -110,6 +110,23 @@ def _numbers(stated: object, expected: object, tol: float = 1e-9) -> bool:
     return stated == expected
 
 
+def test_map_maths_overlapped_with_the_next_forward_gives_the_same_results(world: dict[str, Path]) -> None:
+    """The accelerator's loop (batch b finished in a thread while b+1 is explained) and the CPU's agree."""
+    from dermx_bench.harness.run import _local_results
+    from dermx_bench.harness.run_plan import plan_run
+
+    opts = _opts(batch_size=3)
+    plan = plan_run(world["sub"], world["store"], world["photos"], opts)
+    names = [r.image for r in plan.refs]
+    batches = [names[k : k + 3] for k in range(0, len(names), 3)]
+    for done in (0, 2):  # from the start, and resumed after two batches
+        runs = {overlap: list(_local_results(plan, opts, batches, done, overlap)) for overlap in (False, True)}
+        assert len(runs[True]) == len(batches) - done
+        for a, b in zip(runs[False], runs[True], strict=True):
+            assert (a.score_rows, a.pred_rows) == (b.score_rows, b.pred_rows)
+            assert [(m[0], m[1].tobytes()) for m in a.maps] == [(m[0], m[1].tobytes()) for m in b.maps]
+
+
 def test_cli_bad_submission_writes_nothing(world: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     shutil.copytree(world["sub"], bad)

@@ -30,5 +30,5 @@ def png_bytes(rgb: np.ndarray, level: int = 1) -> bytes:
     rows = np.zeros((h, 1 + 3 * w), np.uint8)  # each row: filter type 0, then its pixels
     rows[:, 1:] = rgb.reshape(h, 3 * w)
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8 bits, RGB, deflate, filter method 0, no interlace
-    return (_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), level))
+    return (_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.data, level))
             + _chunk(b"IEND", b""))
