@@ -224,18 +224,13 @@ def _make_photo(job: _PhotoJob, seed: int, marker: bool, fmt: str) -> bool:
     photo = synth_photo(job.height, job.width, mask, dx, _rng(seed, job.name), tone=job.tone,
                         marker=dx if (marker and dx is not None) else None)
     if fmt == "png":
-        write_atomic(job.path, png_bytes(photo, PNG_COMPRESS_LEVEL))
+        write_atomic(job.path, png_bytes(photo))  # no row filters, ISA-L deflate
     else:
         buf = io.BytesIO()
         Image.fromarray(photo).save(buf, format="JPEG", quality=92)
         write_atomic(job.path, buf.getvalue())
     return mask is not None and bool(mask.any())
 
-
-PNG_COMPRESS_LEVEL = 1
-"""zlib level of the PNGs: 1 writes ~4x faster than PIL's default 6 for ~10% more bytes
-(noise-like skin compresses poorly at any level); the pixels are the same. Written without
-row filters (:mod:`dermx_bench.synthetic.png`), which save nothing on such skin."""
 
 _PIXELS_PER_WORKER = 8_000_000
 """Below about this many pixels in all, worker processes cost more (start-up) than they save."""
