@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +33,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from rounds import interleave, print_ratios  # noqa: E402  (bench/ is this script's folder)
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -55,7 +58,7 @@ def bench_scoring(args: argparse.Namespace, work: Path) -> None:
     def run(where: str | None) -> None:
         counter["n"] += 1
         out = work / f"run-{counter['n']}"
-        score_run(sub, world["store"], world["photos"], out, opts, cluster=where)
+        score_run(sub, world["store"], world["photos"], out, opts, cluster=where, now=NOW)  # same date: same bytes
 
     try:
         times = interleave({"1 process": lambda: run(None), "LocalCluster(2)": lambda: run(cluster.scheduler_address)},
@@ -64,7 +67,8 @@ def bench_scoring(args: argparse.Namespace, work: Path) -> None:
     finally:
         cluster.close()
     runs = sorted(work.glob("run-*"), key=lambda p: int(p.name.split("-")[1]))
-    identical = all(_files(r) == _files(runs[0]) for r in runs[1:])
+    first = _files(runs[0])
+    differ = sorted({k for r in runs[1:] for k, v in _files(r).items() if first.get(k) != v})
     import statistics
 
     import torch
@@ -76,7 +80,7 @@ def bench_scoring(args: argparse.Namespace, work: Path) -> None:
         med = statistics.median(v)
         print(f"  {k:<16} {args.images / med:7.3f} images/s (median {med:.1f} s per run; best {min(v):.1f} s)")
     print_ratios(times, [("LocalCluster(2)", "1 process")])
-    print(f"  run folders identical: {'yes' if identical else 'NO'}")
+    print(f"  run folders identical: {'yes' if not differ else 'NO: ' + ', '.join(differ)}")
 
 
 def bench_synth(args: argparse.Namespace, work: Path) -> None:

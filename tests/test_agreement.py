@@ -278,6 +278,22 @@ def test_pairwise_identical_raters_is_one(tmp_path: Path) -> None:
 # -- baselines ----------------------------------------------------------------------------------
 
 
+def test_progress_total_is_the_number_of_images_visited(sample_store: Path, tmp_path: Path) -> None:
+    """``on_total`` announces exactly as many ``on_image`` calls as follow (``agreement``'s progress line)."""
+    totals: list[int] = []
+    calls = [0]
+
+    def count() -> None:
+        calls[0] += 1
+
+    with Store.open(sample_store) as s:
+        compute_tables(s, TABLES, None, on_image=count, on_total=totals.append)
+    assert totals == [calls[0]] and calls[0] > 0
+    with Store.open(sample_store, write=True) as s:
+        save_baselines(s, "2026-01-01T00:00:00+00:00", on_image=count, on_total=totals.append)
+    assert totals[1] == calls[0] - totals[0]
+
+
 def test_save_and_load_baseline(tiny_store: Path, tmp_path: Path) -> None:
     with Store.open(tiny_store, write=True) as store:
         with pytest.raises(StoreError, match="agreement --store .* --save"):

@@ -115,13 +115,13 @@ def agreement(store_path: str, table: str | None, multi_diagnosis: str | None, f
         if save:
             with progress(None, "saving baselines") as bar:
                 doc = save_baselines(store, datetime.now(UTC).isoformat(timespec="seconds"), release=release,
-                                     on_image=lambda: bar.update(1))
+                                     on_image=lambda: bar.update(1), on_total=set_total(bar))
             click.echo(f"saved {len(TABLES)} agreement tables and the baseline to {store_path} "
                        f"(store hash {doc.store_hash[:12]})", err=bool(tables))
         if tables:
             with progress(None, "agreement") as bar:
                 result = compute_tables(store, tables, multi_diagnosis,  # type: ignore[arg-type]
-                                        release=release, on_image=lambda: bar.update(1))
+                                        release=release, on_image=lambda: bar.update(1), on_total=set_total(bar))
             click.echo(render(result, fmt, store_hash=store.content_hash()))
 
 

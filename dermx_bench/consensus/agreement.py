@@ -24,7 +24,7 @@ use ``alphabetical`` for the diagnosis and presence tables and ``drop`` for the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dermx_bench.consensus.agreement_table import AgreementTable, OnImage, kept_evaluations
@@ -64,6 +64,10 @@ DEFAULT_MULTI_DIAGNOSIS: dict[str, MultiDiagnosis] = {
 }
 
 
+_WHOLE_STORE_TABLES = ("diagnosis-gold", "diagnosis-pairwise", "presence")
+"""Tables computed from the evaluations at once; the others visit the images one by one."""
+
+
 def compute_tables(
     store: Store,
     tables: Sequence[str] = TABLES,
@@ -72,12 +76,14 @@ def compute_tables(
     release: str | None = None,
     ontology: Ontology | None = None,
     on_image: OnImage = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> list[AgreementTable]:
     """Compute the named tables (in the order given).
 
     ``multi_diagnosis``: one convention for every table, or None for each table's
     published default (:data:`DEFAULT_MULTI_DIAGNOSIS`). ``release``: only that release's
-    evaluations. ``on_image`` is called once per image visited (progress).
+    evaluations. ``on_image`` is called once per image visited (progress) and
+    ``on_total(n)`` once before, with the number of such calls to come.
     """
     for t in tables:
         if t not in TABLES:
@@ -93,6 +99,9 @@ def compute_tables(
             refs_cache[md] = (build_references(store, kept, onto), report)
         return refs_cache[md]
 
+    per_image = [t for t in tables if t not in _WHOLE_STORE_TABLES]
+    if on_total is not None:
+        on_total(sum(len(refs_for(multi_diagnosis or DEFAULT_MULTI_DIAGNOSIS[t])[0]) for t in per_image))
     out: list[AgreementTable] = []
     for t in tables:
         md = multi_diagnosis or DEFAULT_MULTI_DIAGNOSIS[t]

@@ -10,7 +10,7 @@ diagnostic accuracy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -76,7 +76,8 @@ def baseline_from_tables(tables: Sequence[AgreementTable], store_hash: str) -> S
 
 
 def save_baselines(
-    store: Store, saved_at: str, *, release: str | None = None, on_image: OnImage = None
+    store: Store, saved_at: str, *, release: str | None = None, on_image: OnImage = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> SavedBaseline:
     """Compute every table with the published conventions and save them in the store.
 
@@ -85,7 +86,7 @@ def save_baselines(
     content hash. Returns the baseline document.
     """
     store_hash = store.content_hash()
-    tables = compute_tables(store, TABLES, None, release=release, on_image=on_image)
+    tables = compute_tables(store, TABLES, None, release=release, on_image=on_image, on_total=on_total)
     baseline = baseline_from_tables(tables, store_hash).model_copy(update={"release": release, "saved_at": saved_at})
     results: list[tuple[str, Any]] = []
     for t in tables:
