@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from rounds import interleave, print_ratios  # noqa: E402  (bench/ is this script's folder)
+from rounds import interleave, log_round, print_rates, print_ratios  # noqa: E402  (bench/ is this script's folder)
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -62,23 +62,18 @@ def bench_scoring(args: argparse.Namespace, work: Path) -> None:
 
     try:
         times = interleave({"1 process": lambda: run(None), "LocalCluster(2)": lambda: run(cluster.scheduler_address)},
-                           args.rounds, on_round=lambda r, t: print(
-                               f"round {r + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), file=sys.stderr))
+                           args.rounds, on_round=log_round)
     finally:
         cluster.close()
     runs = sorted(work.glob("run-*"), key=lambda p: int(p.name.split("-")[1]))
     first = _files(runs[0])
     differ = sorted({k for r in runs[1:] for k, v in _files(r).items() if first.get(k) != v})
-    import statistics
-
     import torch
 
     print(f"\nscore, {args.images} images at {args.size[0]}x{args.size[1]} (model input 64x64), {opts.method_label()}, "
           f"batch 1, {args.rounds} rounds; torch threads in this process {torch.get_num_threads()}, "
           f"cpus {os.cpu_count()}")
-    for k, v in times.items():
-        med = statistics.median(v)
-        print(f"  {k:<16} {args.images / med:7.3f} images/s (median {med:.1f} s per run; best {min(v):.1f} s)")
+    print_rates(times, args.images)
     print_ratios(times, [("LocalCluster(2)", "1 process")])
     print(f"  run folders identical: {'yes' if not differ else 'NO: ' + ', '.join(differ)}")
 

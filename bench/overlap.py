@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from rounds import interleave, print_ratios  # noqa: E402  (bench/ is this script's folder)
+from rounds import interleave, log_round, print_rates, print_ratios  # noqa: E402  (bench/ is this script's folder)
 
 
 def main() -> None:
@@ -67,14 +66,11 @@ def main() -> None:
 
         with flush_denormal():
             times = interleave({"sequential": lambda: run(False), "overlapped": lambda: run(True)}, args.rounds,
-                               on_round=lambda r, t: print(f"round {r + 1}: " + ", ".join(
-                                   f"{k} {v:.1f} s" for k, v in t.items()), file=sys.stderr))
+                               on_round=log_round)
         print(f"{args.model} at {args.input_size[0]}x{args.input_size[1]}, gradcam, {args.images} photographs of "
               f"{args.size[0]}x{args.size[1]}, batch {args.batch_size}, {args.rounds} rounds; "
               f"torch threads {torch.get_num_threads()}")
-        for k, v in times.items():
-            med = statistics.median(v)
-            print(f"  {k:<11} {args.images / med:6.2f} images/s (median {med:.1f} s per pass; best {min(v):.1f} s)")
+        print_rates(times, args.images)
         print_ratios(times, [("overlapped", "sequential")])
         print(f"  same rows: {'yes' if rows['False'] == rows['True'] else 'NO'}")
     finally:

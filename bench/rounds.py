@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,19 @@ def print_ratios(times: dict[str, list[float]], pairs: Sequence[tuple[str, str]]
     for fast, slow in pairs:
         med, lo = ratio(times, fast, slow)
         print(f"{indent}{fast} vs {slow}: {med:.2f}x faster (median of {len(times[fast])} rounds; min {lo:.2f}x)")
+
+
+def log_round(r: int, seconds: dict[str, float]) -> None:
+    """An ``on_round`` for :func:`interleave`: the round's seconds per case, on stderr."""
+    print(f"round {r + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()), file=sys.stderr)
+
+
+def print_rates(times: dict[str, list[float]], n_items: int, what: str = "images", indent: str = "  ") -> None:
+    """One line per case: ``n_items`` per second at its median time over the rounds, and its best time."""
+    width = max(len(k) for k in times)
+    for k, v in times.items():
+        med = statistics.median(v)
+        print(f"{indent}{k:<{width}}  {n_items / med:7.3f} {what}/s (median {med:.1f} s per run; best {min(v):.1f} s)")
 
 
 def rss_mb() -> float:

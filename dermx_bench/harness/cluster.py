@@ -38,8 +38,8 @@ from dermx_bench.core.errors import InputError
 from dermx_bench.harness.run_state import RunConflictError
 
 if TYPE_CHECKING:
-    from dermx_bench.harness.run import BatchResult, Scorer
     from dermx_bench.harness.run_plan import Plan, ScoreOptions
+    from dermx_bench.harness.scorer import BatchResult, Scorer
 
 _CACHE = "_dermx_bench_scorers"
 _LOCAL = "_dermx_bench_local_cluster"
@@ -94,8 +94,8 @@ def _worker_scorer(job: Job) -> Scorer:
 
     from distributed import get_worker
 
-    from dermx_bench.harness.run import Scorer
     from dermx_bench.harness.run_plan import plan_run
+    from dermx_bench.harness.scorer import Scorer
 
     worker = get_worker()
     cache: dict[str, Scorer] = getattr(worker, _CACHE, None) or {}

@@ -30,27 +30,26 @@ left by a kill during its final clean-up.
 
 The work is split by what it holds: :mod:`~dermx_bench.harness.run_plan` (options and the
 checks before model work), :mod:`~dermx_bench.harness.run_state` (the output folder and
-state file), :mod:`~dermx_bench.harness.run_results` (the final files and figures) and
-this module (the batches).
+state file), :mod:`~dermx_bench.harness.scorer` (a batch's maps and their scores),
+:mod:`~dermx_bench.harness.run_results` (the final files and figures) and this module
+(the batches, in order, into the run folder).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dermx_bench.core.errors import DermxError, SubmissionError
-from dermx_bench.core.names import FUSION_PREFIX, SCORE_COLUMNS, UNION
+from dermx_bench.core.errors import DermxError
+from dermx_bench.core.names import UNION
 from dermx_bench.core.paths import child
 from dermx_bench.harness.cost import CostEstimate, check_cost, estimate_cost
-from dermx_bench.harness.device import choose_memory_format, torch_format
-from dermx_bench.harness.precision import autocast, fold_batch_norm
 from dermx_bench.harness.run_plan import Plan, ScoreOptions, plan_run
 from dermx_bench.harness.run_report import render_overlay
 from dermx_bench.harness.run_results import csv_lines, finalise, overlay_stem
@@ -69,6 +68,7 @@ from dermx_bench.harness.run_state import (
     write_state,
 )
 from dermx_bench.harness.saved_maps import encode_maps
+from dermx_bench.harness.scorer import BatchResult, OverlayItem, Scorer, load_batch
 from dermx_bench.results.run import RunSummary
 
 if TYPE_CHECKING:
@@ -76,138 +76,6 @@ if TYPE_CHECKING:
     from dermx_bench.harness.explanation_maps import CamOutput
 
 __all__ = ["ScoreOptions", "RunConflictError", "score_run", "plan_run", "overlay_stem"]
-
-
-def load_batch(plan: Plan, names: Sequence[str]) -> np.ndarray:
-    """The batch's photographs as model input, float32 (n, 3, input height, input width)."""
-    from dermx_bench.harness.images import load_photo, preprocess
-
-    lm = plan.loaded
-    arr = np.zeros((len(names), 3, *lm.input_size), np.float32)
-    for i, name in enumerate(names):
-        arr[i] = preprocess(load_photo(plan.paths[name]), plan.geoms[name], lm.config.mean, lm.config.std)
-    return arr
-
-
-@dataclass
-class OverlayItem:
-    """What an overlay needs besides the plan: the image's full-size map and its labels."""
-
-    image: str
-    full: np.ndarray
-    predicted: str
-    explained: str
-    f1: float | None
-
-
-@dataclass
-class BatchResult:
-    """One batch's rows for ``scores.csv`` and ``predictions.csv``, its overlays' data, the
-    seconds its maps took and the tensor layout used (where the batch was scored: here or a worker)."""
-
-    score_rows: list[list[Any]]
-    pred_rows: list[list[Any]]
-    overlays: list[OverlayItem]
-    layout: str
-    seconds: float = 0.0
-    maps: list[tuple[str, np.ndarray, Any]] = field(default_factory=list)
-    """The maps to keep (image, model-grid map, upsampling geometry: :mod:`~dermx_bench.harness.saved_maps`)."""
-
-
-class Scorer:
-    """The model, its explainer and layout, scoring one batch at a time (in this process or a worker)."""
-
-    def __init__(self, plan: Plan, opts: ScoreOptions) -> None:
-        from dermx_bench.harness.explainers import get_explainer
-
-        self.plan, self.opts = plan, opts
-        lm = plan.loaded
-        fold_batch_norm(lm.module, keep=lm.target_layer)
-        self.layout = choose_memory_format(lm.module, lm.input_size, plan.device, opts.memory_format)
-        self.model = lm.module.to(plan.device, memory_format=torch_format(self.layout))
-        self.layer = lm.target_module()
-        self.method = get_explainer(opts.method)
-        self.method_options = self.method.resolve(opts.method_options)
-        self.reshape = lm.layout.to_nchw if lm.layout is not None else None
-        self.dx_cols = np.array(list(lm.diagnosis_indices.values()), dtype=np.int64)
-        self.overlays = set(plan.overlay_images)
-        self.by_name = {r.image: r for r in plan.refs}
-
-    def _predicted_targets(self, logits: np.ndarray) -> list[int]:
-        return [int(self.dx_cols[j]) for j in logits[:, self.dx_cols].argmax(axis=1)]
-
-    def score_names(self, names: Sequence[str]) -> BatchResult:
-        """Load and score the named images (one batch); ``seconds`` is the whole time taken."""
-        import time
-
-        started = time.perf_counter()
-        result = self.score([self.by_name[n] for n in names], load_batch(self.plan, names))
-        result.seconds = time.perf_counter() - started
-        return result
-
-    def score(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> BatchResult:
-        """The batch's ``scores.csv`` and ``predictions.csv`` rows and its overlays' data."""
-        return self.finish(batch_refs, self.explain(batch_refs, x))
-
-    def explain(self, batch_refs: Sequence[ImageReference], x: np.ndarray) -> CamOutput:
-        """The model's part of a batch: its maps on the model's grid and its outputs."""
-        import torch
-
-        plan, lm = self.plan, self.plan.loaded
-        names = [r.image for r in batch_refs]
-        xt = torch.from_numpy(x).to(plan.device).contiguous(memory_format=torch_format(self.layout))
-        tg: Any = [plan.targets[n] for n in names] if self.opts.target == "gold" else self._predicted_targets
-        try:
-            with autocast(self.opts.precision, plan.device):
-                cam = self.method(self.model, self.layer, xt, tg, options=self.method_options, mean=lm.config.mean,
-                                  std=lm.config.std, reshape=self.reshape)
-        except SubmissionError as exc:
-            raise SubmissionError(f"batch of {', '.join(names)}: {exc}") from None
-        if not np.isfinite(cam.logits).all():
-            raise SubmissionError(f"the model's outputs are not finite for one of: {', '.join(names)}")
-        return cam
-
-    def finish(self, batch_refs: Sequence[ImageReference], cam: CamOutput) -> BatchResult:
-        """The map maths of a batch (no model work): each map upsampled to its photograph and scored.
-
-        Runs on one BLAS thread: the upsampling's matrix products then give the same bits
-        whatever threads the process has (a cluster worker has one), so the files are the
-        same here and on a cluster, and whether or not it overlaps the next batch's forward.
-        """
-        from threadpoolctl import threadpool_limits
-
-        dx_logits = cam.logits[:, self.dx_cols].astype(np.float64)
-        pred_idx = dx_logits.argmax(axis=1)
-        probs = np.exp(dx_logits - dx_logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-        result = BatchResult([], [], [], self.layout)
-        with threadpool_limits(limits=1, user_api="blas"):
-            for i, ref in enumerate(batch_refs):
-                self._score_one(i, ref, cam, pred_idx, probs, result)
-        return result
-
-    def _score_one(
-        self, i: int, ref: ImageReference, cam: CamOutput, pred_idx: np.ndarray, probs: np.ndarray, result: BatchResult
-    ) -> None:
-        """Upsample image ``i``'s map, score it and add its rows (and overlay data) to ``result``."""
-        from dermx_bench.harness.images import upsample_map
-        from dermx_bench.harness.scoring import score_map
-
-        plan, lm = self.plan, self.plan.loaded
-        grid = np.ascontiguousarray(cam.maps[i], dtype=np.float32)
-        full = upsample_map(grid, plan.geoms[ref.image])
-        result.maps.append((ref.image, grid, plan.geoms[ref.image]))
-        rows = score_map(ref, full)
-        result.score_rows += [[getattr(r, c) for c in SCORE_COLUMNS] for r in rows]
-        map_sum = float(full.sum(dtype=np.float64))
-        predicted = lm.classes[int(self.dx_cols[pred_idx[i]])]
-        explained = lm.classes[int(cam.targets[i])]
-        result.pred_rows.append([ref.image, ref.gold, explained, predicted, not bool(map_sum > 0), map_sum,
-                                 bool(full.max() == full.min()), *(float(p) for p in probs[i])])
-        if ref.image in self.overlays:
-            f1 = next((r.f1 for r in rows if r.characteristic == UNION
-                       and r.reference.startswith(FUSION_PREFIX)), None)
-            result.overlays.append(OverlayItem(ref.image, full, predicted, explained, f1))
 
 
 def draw_overlay(plan: Plan, out: Path, method_name: str, item: OverlayItem) -> None:
@@ -240,7 +108,7 @@ def _local_results(plan: Plan, o: ScoreOptions, batches: Sequence[Sequence[str]]
     """
     import time
 
-    scorer = Scorer(plan, o)
+    scorer = Scorer(plan, o, maths_threads=len(os.sched_getaffinity(0)))
     if overlap is None:
         overlap = plan.device != "cpu"
 

@@ -139,8 +139,8 @@ def check_submission(
     import torch
 
     from dermx_bench.harness.explainers import get_explainer
-    from dermx_bench.harness.run import load_batch
     from dermx_bench.harness.run_plan import ScoreOptions, plan_run
+    from dermx_bench.harness.scorer import load_batch
 
     opts = ScoreOptions(method=method, device=device, trust_code=trust_code, n_overlays=0)
     plan = plan_run(submission, store, images_dir, opts)

@@ -46,22 +46,29 @@ def _same_submission(entry: Entry, other: Entry, where: Path) -> None:
                                            f"baseline as the entry; its {field} differs")
 
 
+def _check_seed(entry: Entry, root: Path, files: RunFilesOnDisk, seen: set[str]) -> dict[str, Any]:
+    """The seed run's entry in ``root`` (decoded), checked: the same submission as ``entry``, weights
+    not in ``seen`` (then added), figures reproduced from ``files``, digest."""
+    path = root / "entry.json"
+    data = read_entry_json(path)
+    other = parse_entry(data, path)
+    _same_submission(entry, other, path)
+    if other.weights_sha256 in seen:
+        raise InputError(path, "weights_sha256", "the same weights as the entry or another seed run: "
+                                                 "a seed run is another training")
+    seen.add(other.weights_sha256)
+    check_reproduces(path, other, files, data)
+    return data
+
+
 def stage_seeds(entry: Entry, runs: Sequence[str | Path], folder: Path,
                 gzip_bytes: Callable[[bytes, str], bytes]) -> int:
     """Check each seed run and write it to ``folder/seeds/<k>/``; returns how many."""
     seen = {entry.weights_sha256}
     for k, run in enumerate(runs, start=1):
         root = Path(run)
-        path = root / "entry.json"
-        data = read_entry_json(path)
-        other = parse_entry(data, path)
-        _same_submission(entry, other, path)
-        if other.weights_sha256 in seen:
-            raise InputError(path, "weights_sha256", "the same weights as the entry or another seed run: "
-                                                     "a seed run is another training")
-        seen.add(other.weights_sha256)
         files = RunFilesOnDisk(root / "scores.csv", root / "predictions.csv")
-        check_reproduces(path, other, files, data)
+        data = _check_seed(entry, root, files, seen)
         out = folder / SEEDS / str(k)
         out.mkdir(parents=True)
         (out / "entry.json").write_text(dump_entry(data), encoding="utf-8")
@@ -83,21 +90,12 @@ def load_seeds(folder: Path) -> list[Entry]:
 
 
 def recheck_seeds(entry: Entry, folder: Path) -> None:
-    """Check the seed runs kept in ``folder`` as :func:`stage_seeds` did when they were added:
-    the same submission as ``entry`` with other weights, figures reproduced from the kept
-    gzipped run files, digest. InputError naming the seed run's ``entry.json`` and field;
+    """Check the seed runs kept in ``folder`` as :func:`stage_seeds` did when they were added,
+    from the kept gzipped run files. InputError naming the seed run's ``entry.json`` and field;
     :class:`~dermx_bench.stats.figures.FiguresVersionError` as for an entry."""
     seen = {entry.weights_sha256}
     for d in _seed_dirs(folder):
-        path = d / "entry.json"
-        data = read_entry_json(path)
-        other = parse_entry(data, path)
-        _same_submission(entry, other, path)
-        if other.weights_sha256 in seen:
-            raise InputError(path, "weights_sha256", "the same weights as the entry or another seed run: "
-                                                     "a seed run is another training")
-        seen.add(other.weights_sha256)
-        check_reproduces(path, other, RunFilesOnDisk(d / "scores.csv.gz", d / "predictions.csv.gz"), data)
+        _check_seed(entry, d, RunFilesOnDisk(d / "scores.csv.gz", d / "predictions.csv.gz"), seen)
 
 
 def seed_summary(entry: Entry, seeds: Sequence[Entry]) -> SeedSummary | None:
