@@ -93,6 +93,11 @@ def draw_overlay(plan: Plan, out: Path, method_name: str, item: OverlayItem) -> 
     )
 
 
+MAX_MATHS_THREADS = 4
+"""At most this many images' maths at once in a local run: each holds its full-size map's working
+arrays (about 50 bytes a pixel, 400 MB for an 8-megapixel photograph)."""
+
+
 def _local_results(plan: Plan, o: ScoreOptions, batches: Sequence[Sequence[str]], done: int,
                    overlap: bool | None = None) -> Iterator[BatchResult]:
     """The batches from ``done`` on, scored in this process; the next batch's photographs load meanwhile.
@@ -108,7 +113,7 @@ def _local_results(plan: Plan, o: ScoreOptions, batches: Sequence[Sequence[str]]
     """
     import time
 
-    scorer = Scorer(plan, o, maths_threads=len(os.sched_getaffinity(0)))
+    scorer = Scorer(plan, o, maths_threads=min(len(os.sched_getaffinity(0)), MAX_MATHS_THREADS))
     if overlap is None:
         overlap = plan.device != "cpu"
 
