@@ -64,8 +64,10 @@ DEFAULT_MULTI_DIAGNOSIS: dict[str, MultiDiagnosis] = {
 }
 
 
-_WHOLE_STORE_TABLES = ("diagnosis-gold", "diagnosis-pairwise", "presence")
-"""Tables computed from the evaluations at once; the others visit the images one by one."""
+_PER_IMAGE_TABLES = {"localisation": localisation_table_from_refs, "fleiss": fleiss_table_from_refs,
+                     "leave-one-out": leave_one_out_table_from_refs, LIKE_FOR_LIKE: like_for_like_table_from_refs,
+                     FLOORS_TABLE: floors_table_from_refs}
+"""The tables built image by image from the references (the others: from the evaluations at once)."""
 
 
 def compute_tables(
@@ -99,9 +101,9 @@ def compute_tables(
             refs_cache[md] = (build_references(store, kept, onto), report)
         return refs_cache[md]
 
-    per_image = [t for t in tables if t not in _WHOLE_STORE_TABLES]
     if on_total is not None:
-        on_total(sum(len(refs_for(multi_diagnosis or DEFAULT_MULTI_DIAGNOSIS[t])[0]) for t in per_image))
+        on_total(sum(len(refs_for(multi_diagnosis or DEFAULT_MULTI_DIAGNOSIS[t])[0])
+                     for t in tables if t in _PER_IMAGE_TABLES))
     out: list[AgreementTable] = []
     for t in tables:
         md = multi_diagnosis or DEFAULT_MULTI_DIAGNOSIS[t]
@@ -113,10 +115,7 @@ def compute_tables(
             out.append(presence_table(evals, md, onto))
         else:
             refs, report = refs_for(md)
-            build = {"localisation": localisation_table_from_refs, "fleiss": fleiss_table_from_refs,
-                     "leave-one-out": leave_one_out_table_from_refs, LIKE_FOR_LIKE: like_for_like_table_from_refs,
-                     FLOORS_TABLE: floors_table_from_refs}[t]
-            out.append(build(refs, md, onto, report, on_image))
+            out.append(_PER_IMAGE_TABLES[t](refs, md, onto, report, on_image))
     return out
 
 
